@@ -1,0 +1,97 @@
+/**
+ * The Bun adapter. Syscalls go through `bun:ffi` on the JS thread; connected
+ * streams are adopted into Bun's own event loop (`Bun.connect({ fd })`),
+ * which measured as fast as Bun's native sockets; the reactor's single
+ * `epoll_wait` (connect completion, accept) runs in a Worker.
+ *
+ * @module
+ */
+/// <reference types="bun-types" />
+import { dlopen, FFIType, toArrayBuffer } from "bun:ffi";
+import { adoptBunStream } from "./bun_stream.ts";
+import { createBunEpollWaiter } from "./bun_waiter.ts";
+import { type CType, LIBC_PATH, SYMBOLS } from "./symbols.ts";
+import type { Adapter, EpollWaiter, Libc } from "./types.ts";
+
+const NATIVE: Record<CType, FFIType> = {
+  i32: FFIType.i32,
+  u32: FFIType.u32,
+  u64: FFIType.u64,
+  usize: FFIType.u64,
+  isize: FFIType.i64_fast,
+  ptr: FFIType.ptr,
+};
+
+interface BunSymbols {
+  socket(d: number, t: number, p: number): number;
+  bind(fd: number, a: Uint8Array, l: number): number;
+  connect(fd: number, a: Uint8Array, l: number): number;
+  listen(fd: number, b: number): number;
+  accept4(fd: number, a: Uint8Array, l: Uint32Array, f: number): number;
+  getsockname(fd: number, a: Uint8Array, l: Uint32Array): number;
+  getpeername(fd: number, a: Uint8Array, l: Uint32Array): number;
+  getsockopt(fd: number, lv: number, n: number, v: Uint8Array, l: Uint32Array): number;
+  setsockopt(fd: number, lv: number, n: number, v: Uint8Array, l: number): number;
+  shutdown(fd: number, how: number): number;
+  close(fd: number): number;
+  recv(fd: number, b: Uint8Array, n: number, f: number): number;
+  send(fd: number, b: Uint8Array, n: number, f: number): number;
+  read(fd: number, b: Uint8Array, n: number): number;
+  write(fd: number, b: Uint8Array, n: number): number;
+  ioctl(fd: number, req: number, arg: Uint8Array): number;
+  open(path: Uint8Array, flags: number): number;
+  epoll_create1(flags: number): number;
+  epoll_ctl(ep: number, op: number, fd: number, ev: Uint8Array): number;
+  eventfd(init: number, flags: number): number;
+  __errno_location(): number | null;
+}
+
+/** Opens libc with `bun:ffi` and returns the adapter. */
+export function createBunAdapter(): Adapter {
+  const table: Record<string, { args: FFIType[]; returns: FFIType }> = {};
+  for (const [name, spec] of Object.entries(SYMBOLS)) {
+    table[name] = { args: spec.args.map((t) => NATIVE[t]), returns: NATIVE[spec.returns] };
+  }
+  const s = dlopen(LIBC_PATH, table).symbols as unknown as BunSymbols;
+  const errnoPtr = s.__errno_location();
+  if (errnoPtr === null) throw new Error("libc returned no errno location");
+  // A view over this thread's errno, made once: errno's address is fixed per
+  // thread, and every synchronous call runs on this one. (Binding `errno`
+  // itself crashes Bun.) Typed arrays are passed to calls directly: ptr() of
+  // a small typed array must not be cached, its storage can move.
+  const errnoView = new Int32Array(toArrayBuffer(errnoPtr, 0, 4));
+  const check = (r: number): number => (r < 0 ? -errnoView[0] : r);
+
+  const libc: Libc = {
+    socket: (d, t, p) => check(s.socket(d, t, p)),
+    bind: (fd, a) => check(s.bind(fd, a, a.byteLength)),
+    connect: (fd, a) => check(s.connect(fd, a, a.byteLength)),
+    listen: (fd, b) => check(s.listen(fd, b)),
+    accept4: (fd, a, l, f) => check(s.accept4(fd, a, l, f)),
+    getsockname: (fd, a, l) => check(s.getsockname(fd, a, l)),
+    getpeername: (fd, a, l) => check(s.getpeername(fd, a, l)),
+    getsockopt: (fd, lv, n, v, l) => check(s.getsockopt(fd, lv, n, v, l)),
+    setsockopt: (fd, lv, n, v) => check(s.setsockopt(fd, lv, n, v, v.byteLength)),
+    shutdown: (fd, how) => check(s.shutdown(fd, how)),
+    close: (fd) => check(s.close(fd)),
+    recv: (fd, b, f) => check(s.recv(fd, b, b.byteLength, f)),
+    send: (fd, b, f) => check(s.send(fd, b, b.byteLength, f)),
+    read: (fd, b) => check(s.read(fd, b, b.byteLength)),
+    write: (fd, b) => check(s.write(fd, b, b.byteLength)),
+    ioctl: (fd, req, arg) => check(s.ioctl(fd, req, arg)),
+    open: (path, flags) => check(s.open(path, flags)),
+    epoll_create1: (f) => check(s.epoll_create1(f)),
+    epoll_ctl: (ep, op, fd, ev) => check(s.epoll_ctl(ep, op, fd, ev)),
+    eventfd: (i, f) => check(s.eventfd(i, f)),
+  };
+
+  const epollEventSize = process.arch === "x64" ? 12 : 16;
+  return {
+    runtime: "bun",
+    libc,
+    epollEventSize,
+    createEpollWaiter: (epfd: number, maxEvents: number): EpollWaiter =>
+      createBunEpollWaiter(epfd, maxEvents, epollEventSize),
+    adoptStream: adoptBunStream,
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * A connected stream socket adopted into Bun's own event loop with
+ * `Bun.connect({ fd })`: the runtime does the readiness work, and this class
+ * turns its push callbacks into pull-style `read`/`write` with bounded
+ * buffering (the socket is paused while unread data passes a high-water mark).
+ *
+ * @module
+ */
+/// <reference types="bun-types" />
+import type { ErrorFactory, StreamIO } from "./types.ts";
+
+/** Stop reading from the kernel once this much is waiting for `read()`. */
+const HIGH_WATER = 256 * 1024;
+
+/** The parts of Bun's socket this file uses; `pause`/`resume` exist at runtime but are not all typed. */
+interface BunSocket {
+  write(data: Uint8Array): number;
+  shutdown(halfClose?: boolean): void;
+  terminate(): void;
+  ref(): void;
+  unref(): void;
+  pause(): void;
+  resume(): void;
+}
+
+interface Handlers {
+  open(socket: BunSocket): void;
+  data(socket: BunSocket, data: Uint8Array): void;
+  drain(socket: BunSocket): void;
+  end(socket: BunSocket): void;
+  close(socket: BunSocket, error?: Error): void;
+  error(socket: BunSocket, error: Error): void;
+  connectError(socket: BunSocket, error: Error): void;
+}
+
+type AdoptFd = (options: {
+  fd: number;
+  allowHalfOpen: boolean;
+  binaryType: "uint8array";
+  socket: Handlers;
+}) => Promise<BunSocket>;
+
+/** errno from one of Bun's socket errors, when it carries one. */
+function errnoOf(error: Error | undefined): number {
+  const errno = (error as { errno?: unknown } | undefined)?.errno;
+  return typeof errno === "number" ? Math.abs(errno) : 104; // ECONNRESET
+}
+
+class BunStream implements StreamIO {
+  #socket: BunSocket | null = null;
+  #chunks: Uint8Array[] = [];
+  #queued = 0;
+  #paused = false;
+  #eof = false;
+  #closed = false;
+  #failure: Error | null = null;
+  #wakeReader: (() => void) | null = null;
+  #wakeWriter: (() => void) | null = null;
+  #toError: ErrorFactory;
+
+  constructor(toError: ErrorFactory) {
+    this.#toError = toError;
+  }
+
+  readonly handlers: Handlers = {
+    open: (socket) => {
+      this.#socket = socket;
+      // Like Deno's own sockets: an idle connection does not keep the process alive.
+      socket.unref();
+    },
+    data: (socket, data) => {
+      this.#chunks.push(data);
+      this.#queued += data.byteLength;
+      if (this.#queued >= HIGH_WATER && !this.#paused) {
+        this.#paused = true;
+        socket.pause();
+      }
+      this.#wake();
+    },
+    drain: () => this.#wake(),
+    end: () => {
+      this.#eof = true;
+      this.#wake();
+    },
+    close: (_socket, error) => {
+      if (error && !this.#closed) this.#failure ??= this.#toError(errnoOf(error), "recv");
+      this.#eof = true;
+      this.#closed = true;
+      this.#wake();
+    },
+    error: (_socket, error) => {
+      this.#failure ??= this.#toError(errnoOf(error), "recv");
+      this.#wake();
+    },
+    connectError: (_socket, error) => {
+      this.#failure ??= this.#toError(errnoOf(error), "connect");
+    },
+  };
+
+  #wake(): void {
+    const reader = this.#wakeReader;
+    const writer = this.#wakeWriter;
+    this.#wakeReader = this.#wakeWriter = null;
+    reader?.();
+    writer?.();
+  }
+
+  /** Waits for the next callback, holding a ref so the process stays up meanwhile. */
+  #park(slot: "reader" | "writer"): Promise<void> {
+    const socket = this.#socket;
+    socket?.ref();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        if (!this.#closed) socket?.unref();
+        resolve();
+      };
+      if (slot === "reader") this.#wakeReader = done;
+      else this.#wakeWriter = done;
+    });
+  }
+
+  async read(into: Uint8Array): Promise<number | null> {
+    for (;;) {
+      if (this.#chunks.length > 0) return this.#take(into);
+      if (this.#failure && !this.#eof) throw this.#failure;
+      if (this.#eof || this.#closed) return null;
+      await this.#park("reader");
+    }
+  }
+
+  #take(into: Uint8Array): number {
+    let n = 0;
+    while (n < into.byteLength && this.#chunks.length > 0) {
+      const head = this.#chunks[0];
+      const take = Math.min(head.byteLength, into.byteLength - n);
+      into.set(take === head.byteLength ? head : head.subarray(0, take), n);
+      n += take;
+      if (take === head.byteLength) this.#chunks.shift();
+      else this.#chunks[0] = head.subarray(take);
+    }
+    this.#queued -= n;
+    if (this.#paused && this.#queued < HIGH_WATER / 2 && !this.#closed) {
+      this.#paused = false;
+      this.#socket?.resume();
+    }
+    return n;
+  }
+
+  async write(from: Uint8Array): Promise<number> {
+    for (;;) {
+      if (this.#failure) throw this.#failure;
+      const socket = this.#socket;
+      if (this.#closed || !socket) throw this.#toError(32, "send"); // EPIPE
+      if (from.byteLength === 0) return 0;
+      const n = socket.write(from);
+      if (n > 0) return n;
+      if (n < 0) throw this.#failure ?? this.#toError(32, "send");
+      await this.#park("writer");
+    }
+  }
+
+  closeWrite(): void {
+    if (this.#closed) throw this.#toError(9, "shutdown"); // EBADF
+    this.#socket?.shutdown(true);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#chunks = [];
+    this.#queued = 0;
+    // terminate() closes the fd inside Bun, exactly once.
+    this.#socket?.terminate();
+    this.#wake();
+  }
+}
+
+/** Adopts a connected stream socket fd into Bun's event loop. Bun owns the fd afterwards. */
+export async function adoptBunStream(fd: number, toError: ErrorFactory): Promise<StreamIO> {
+  const stream = new BunStream(toError);
+  // bun-types declares FdSocketOptions but no overload of Bun.connect takes it.
+  const adopt = Bun.connect as unknown as AdoptFd;
+  await adopt({ fd, allowHalfOpen: true, binaryType: "uint8array", socket: stream.handlers });
+  return stream;
+}

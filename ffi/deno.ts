@@ -1,0 +1,117 @@
+/**
+ * The Deno adapter. Deno has no public way to hand a raw fd to its own
+ * networking, so every socket is driven by the runtime-neutral epoll reactor:
+ * syscalls run synchronously here on the JS thread, and the single
+ * `epoll_wait` runs as a `nonblocking` FFI call on Deno's blocking pool.
+ *
+ * @module
+ */
+import { type CType, LIBC_PATH, SYMBOLS } from "./symbols.ts";
+import type { Adapter, EpollWaiter, Libc } from "./types.ts";
+
+const NATIVE: Record<CType, Deno.NativeType> = {
+  i32: "i32",
+  u32: "u32",
+  u64: "u64",
+  usize: "usize",
+  isize: "isize",
+  ptr: "buffer",
+};
+
+function definitions(): Deno.ForeignLibraryInterface {
+  const out: Record<string, Deno.ForeignFunction> = {};
+  for (const [name, spec] of Object.entries(SYMBOLS)) {
+    out[name] = {
+      parameters: spec.args.map((t) => NATIVE[t]),
+      result: name === "__errno_location" ? "pointer" : NATIVE[spec.returns],
+    };
+  }
+  // The waiter's copy of epoll_wait runs off the JS thread; errno from that
+  // thread is out of reach, which is fine: it only ever reports EINTR.
+  out.epoll_wait_nonblocking = {
+    name: "epoll_wait",
+    parameters: ["i32", "buffer", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  };
+  return out;
+}
+
+interface DenoSymbols {
+  socket(d: number, t: number, p: number): number;
+  bind(fd: number, a: Uint8Array, l: number): number;
+  connect(fd: number, a: Uint8Array, l: number): number;
+  listen(fd: number, b: number): number;
+  accept4(fd: number, a: Uint8Array, l: Uint32Array, f: number): number;
+  getsockname(fd: number, a: Uint8Array, l: Uint32Array): number;
+  getpeername(fd: number, a: Uint8Array, l: Uint32Array): number;
+  getsockopt(fd: number, lv: number, n: number, v: Uint8Array, l: Uint32Array): number;
+  setsockopt(fd: number, lv: number, n: number, v: Uint8Array, l: number): number;
+  shutdown(fd: number, how: number): number;
+  close(fd: number): number;
+  recv(fd: number, b: Uint8Array, n: bigint, f: number): number | bigint;
+  send(fd: number, b: Uint8Array, n: bigint, f: number): number | bigint;
+  read(fd: number, b: Uint8Array, n: bigint): number | bigint;
+  write(fd: number, b: Uint8Array, n: bigint): number | bigint;
+  ioctl(fd: number, req: bigint, arg: Uint8Array): number;
+  open(path: Uint8Array, flags: number): number;
+  epoll_create1(flags: number): number;
+  epoll_ctl(ep: number, op: number, fd: number, ev: Uint8Array): number;
+  eventfd(init: number, flags: number): number;
+  __errno_location(): Deno.PointerValue;
+  epoll_wait_nonblocking(ep: number, ev: Uint8Array, max: number, ms: number): Promise<number>;
+}
+
+/** Opens libc with Deno's FFI and returns the adapter. Needs `--allow-ffi`. */
+export function createDenoAdapter(): Adapter {
+  const lib = Deno.dlopen(LIBC_PATH, definitions());
+  const s = lib.symbols as unknown as DenoSymbols;
+  const errnoPtr = s.__errno_location();
+  if (errnoPtr === null) throw new Error("libc returned no errno location");
+  // All synchronous calls run on the JS thread, whose errno never moves.
+  const errnoView = new Deno.UnsafePointerView(errnoPtr);
+  const check = (r: number): number => (r < 0 ? -errnoView.getInt32() : r);
+  const check64 = (r: number | bigint): number => (r < 0 ? -errnoView.getInt32() : Number(r));
+
+  const libc: Libc = {
+    socket: (d, t, p) => check(s.socket(d, t, p)),
+    bind: (fd, a) => check(s.bind(fd, a, a.byteLength)),
+    connect: (fd, a) => check(s.connect(fd, a, a.byteLength)),
+    listen: (fd, b) => check(s.listen(fd, b)),
+    accept4: (fd, a, l, f) => check(s.accept4(fd, a, l, f)),
+    getsockname: (fd, a, l) => check(s.getsockname(fd, a, l)),
+    getpeername: (fd, a, l) => check(s.getpeername(fd, a, l)),
+    getsockopt: (fd, lv, n, v, l) => check(s.getsockopt(fd, lv, n, v, l)),
+    setsockopt: (fd, lv, n, v) => check(s.setsockopt(fd, lv, n, v, v.byteLength)),
+    shutdown: (fd, how) => check(s.shutdown(fd, how)),
+    close: (fd) => check(s.close(fd)),
+    // usize as BigInt: a plain number would push the call off Deno's fast path.
+    recv: (fd, b, f) => check64(s.recv(fd, b, BigInt(b.byteLength), f)),
+    send: (fd, b, f) => check64(s.send(fd, b, BigInt(b.byteLength), f)),
+    read: (fd, b) => check64(s.read(fd, b, BigInt(b.byteLength))),
+    write: (fd, b) => check64(s.write(fd, b, BigInt(b.byteLength))),
+    ioctl: (fd, req, arg) => check(s.ioctl(fd, BigInt(req), arg)),
+    open: (path, flags) => check(s.open(path, flags)),
+    epoll_create1: (f) => check(s.epoll_create1(f)),
+    epoll_ctl: (ep, op, fd, ev) => check(s.epoll_ctl(ep, op, fd, ev)),
+    eventfd: (i, f) => check(s.eventfd(i, f)),
+  };
+
+  const epollEventSize = Deno.build.arch === "x86_64" ? 12 : 16;
+  return {
+    runtime: "deno",
+    libc,
+    epollEventSize,
+    createEpollWaiter(epfd: number, maxEvents: number): EpollWaiter {
+      const events = new Uint8Array(epollEventSize * maxEvents);
+      return {
+        events,
+        // `events` is held by the waiter, so it outlives the call.
+        wait: async (): Promise<number> => {
+          const n = await s.epoll_wait_nonblocking(epfd, events, maxEvents, -1);
+          return n < 0 ? -4 /* EINTR: the real errno stayed on the pool thread */ : n;
+        },
+      };
+    },
+  };
+}

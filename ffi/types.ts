@@ -1,0 +1,83 @@
+/**
+ * The one interface every runtime adapter implements. Code outside `ffi/`
+ * sees only these types, never a runtime.
+ *
+ * @module
+ */
+
+/**
+ * Thin, synchronous libc calls. Each returns the call's result when it is
+ * non-negative and `-errno` when it failed: the adapter reads errno right
+ * after the call, on the calling thread, so nothing can overwrite it first.
+ * Buffers are passed as typed arrays and only used for the duration of the call.
+ */
+export interface Libc {
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: Uint8Array): number;
+  connect(fd: number, addr: Uint8Array): number;
+  listen(fd: number, backlog: number): number;
+  /** `addr` receives the peer address, `addrLen` holds its capacity in and length out. */
+  accept4(fd: number, addr: Uint8Array, addrLen: Uint32Array, flags: number): number;
+  getsockname(fd: number, addr: Uint8Array, addrLen: Uint32Array): number;
+  getpeername(fd: number, addr: Uint8Array, addrLen: Uint32Array): number;
+  getsockopt(fd: number, level: number, name: number, value: Uint8Array, valueLen: Uint32Array): number;
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array): number;
+  shutdown(fd: number, how: number): number;
+  close(fd: number): number;
+  recv(fd: number, buf: Uint8Array, flags: number): number;
+  send(fd: number, buf: Uint8Array, flags: number): number;
+  read(fd: number, buf: Uint8Array): number;
+  write(fd: number, buf: Uint8Array): number;
+  ioctl(fd: number, request: number, arg: Uint8Array): number;
+  /** `path` is NUL-terminated. */
+  open(path: Uint8Array, flags: number): number;
+  epoll_create1(flags: number): number;
+  epoll_ctl(epfd: number, op: number, fd: number, event: Uint8Array): number;
+  eventfd(initval: number, flags: number): number;
+}
+
+/**
+ * One `epoll_wait` at a time, run off the JS thread so the event loop keeps
+ * turning. `events` is where the kernel's `epoll_event`s land; it belongs to
+ * the waiter and stays alive as long as the waiter does.
+ */
+export interface EpollWaiter {
+  readonly events: Uint8Array;
+  /** Waits without a time limit; resolves with the event count, or `-errno`. */
+  wait(): Promise<number>;
+}
+
+/**
+ * A connected stream socket driven by the runtime's own event loop. Only a
+ * runtime that can adopt a foreign fd offers one (Bun does; Deno cannot).
+ * After adoption the runtime owns the fd and closes it.
+ */
+export interface StreamIO {
+  /** Reads into `into`; resolves with the byte count, or `null` at end of stream or after `close()`. */
+  read(into: Uint8Array): Promise<number | null>;
+  /** Writes a prefix of `from`; resolves with how much (at least 1 byte when `from` is not empty). */
+  write(from: Uint8Array): Promise<number>;
+  /** Sends end-of-stream to the peer; reading goes on. */
+  closeWrite(): void;
+  /** Closes at once; pending reads resolve `null`, pending writes reject. Idempotent. */
+  close(): void;
+}
+
+/** Builds the library's typed error for a failed call; supplied by `src/` so `ffi/` stays unaware of it. */
+export type ErrorFactory = (errno: number, syscall: string) => Error;
+
+/** What the runtime-neutral code needs from a runtime. */
+export interface Adapter {
+  /** Which runtime this adapter drives; for diagnostics only. */
+  readonly runtime: "bun" | "deno";
+  readonly libc: Libc;
+  /** `sizeof(struct epoll_event)`: 12 on x86-64 (packed), 16 elsewhere. */
+  readonly epollEventSize: number;
+  /** Creates the one off-thread waiter for `epfd`, with room for `maxEvents`. */
+  createEpollWaiter(epfd: number, maxEvents: number): EpollWaiter;
+  /**
+   * Hands a connected, non-blocking stream socket to the runtime's event loop,
+   * when the runtime can take one; `undefined` when it cannot.
+   */
+  adoptStream?(fd: number, toError: ErrorFactory): Promise<StreamIO>;
+}

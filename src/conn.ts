@@ -1,0 +1,145 @@
+/**
+ * `VsockConn`: a connected vsock stream with the shape of `Deno.Conn`.
+ *
+ * @module
+ */
+import type { StreamIO } from "../ffi/mod.ts";
+import type { VsockAddr } from "./addr.ts";
+import { closedError } from "./errors.ts";
+
+/** Chunk size for `readable`; reads are never larger than this. */
+const READ_CHUNK = 64 * 1024;
+/** Chunks up to this size are copied out so the read buffer can be reused. */
+const COPY_BELOW = 8 * 1024;
+
+function assertBytes(value: unknown, method: string): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new TypeError(`VsockConn.${method} takes a Uint8Array, got ${value === null ? "null" : typeof value}`);
+  }
+}
+
+/**
+ * A connected vsock stream socket, from {@link connect} or a listener's
+ * `accept()`. Use `read`/`write` directly or the `readable`/`writable`
+ * streams (not both for the same direction at once).
+ *
+ * `read` resolves `null` at end of stream, and also for a read that was
+ * pending when `close()` was called; any call made after `close()` rejects
+ * with a `VsockError` whose code is `EBADF`.
+ *
+ * @example
+ * ```ts
+ * using conn = await connect({ cid: VMADDR_CID_LOCAL, port: 5000 });
+ * await conn.write(new TextEncoder().encode("hello"));
+ * const buf = new Uint8Array(100);
+ * const n = await conn.read(buf);
+ * ```
+ */
+export class VsockConn implements Disposable {
+  /** This end's address, from `getsockname`. */
+  readonly localAddr: VsockAddr;
+  /** The peer's address, from `getpeername` (or `accept4`). */
+  readonly remoteAddr: VsockAddr;
+  readonly #io: StreamIO;
+  #closed = false;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
+
+  /** @internal Made by `connect()` and `VsockListener.accept()`. */
+  constructor(io: StreamIO, localAddr: VsockAddr, remoteAddr: VsockAddr) {
+    this.#io = io;
+    this.localAddr = localAddr;
+    this.remoteAddr = remoteAddr;
+  }
+
+  /** Reads into `p`; resolves with the byte count (at least 1 for a non-empty `p`) or `null` at end of stream. */
+  read(p: Uint8Array): Promise<number | null> {
+    try {
+      assertBytes(p, "read");
+      if (this.#closed) throw closedError("read", "connection", this.remoteAddr);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#io.read(p);
+  }
+
+  /** Writes a prefix of `p`; resolves with how many bytes went (maybe fewer than `p.length`). */
+  write(p: Uint8Array): Promise<number> {
+    try {
+      assertBytes(p, "write");
+      if (this.#closed) throw closedError("write", "connection", this.remoteAddr);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#io.write(p);
+  }
+
+  /** Writes all of `p`, waiting for room as needed. */
+  async writeAll(p: Uint8Array): Promise<void> {
+    assertBytes(p, "writeAll");
+    let done = 0;
+    while (done < p.byteLength) done += await this.write(done === 0 ? p : p.subarray(done));
+  }
+
+  /** Half-closes: the peer reads end of stream, and this side can still read. */
+  closeWrite(): Promise<void> {
+    try {
+      if (this.#closed) throw closedError("closeWrite", "connection", this.remoteAddr);
+      this.#io.closeWrite();
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Closes the socket now. A second call does nothing. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#io.close();
+  }
+
+  /** `true` once `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Same as `close()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** The incoming bytes as a stream; it reads only when consumed. Cancelling it closes the connection. */
+  get readable(): ReadableStream<Uint8Array> {
+    this.#readable ??= this.#makeReadable();
+    return this.#readable;
+  }
+
+  /** A stream into the connection; each chunk is written in full before the next is taken. Closing it half-closes. */
+  get writable(): WritableStream<Uint8Array> {
+    this.#writable ??= new WritableStream<Uint8Array>({
+      write: (chunk) => this.writeAll(chunk),
+      close: () => (this.#closed ? undefined : this.closeWrite()),
+      abort: () => this.close(),
+    });
+    return this.#writable;
+  }
+
+  #makeReadable(): ReadableStream<Uint8Array> {
+    let buffer = new Uint8Array(READ_CHUNK);
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        const n = this.#closed ? null : await this.read(buffer);
+        if (n === null) {
+          controller.close();
+        } else if (n <= COPY_BELOW) {
+          controller.enqueue(buffer.slice(0, n));
+        } else {
+          controller.enqueue(buffer.subarray(0, n));
+          buffer = new Uint8Array(READ_CHUNK);
+        }
+      },
+      cancel: () => this.close(),
+    }, { highWaterMark: 0 });
+  }
+}

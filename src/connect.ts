@@ -1,0 +1,127 @@
+/**
+ * `connect()`: a non-blocking connect whose completion is read from
+ * `SO_ERROR` (not assumed from writability), with abort and timeout.
+ *
+ * @module
+ */
+import { VsockAddr } from "./addr.ts";
+import { SO_ERROR, SOL_SOCKET } from "./constants.ts";
+import { VsockConn } from "./conn.ts";
+import { check, VsockError } from "./errors.ts";
+import { getReactor, libc, openStream, socketAddress, streamSocket } from "./socket.ts";
+
+const EINTR = 4;
+const EINPROGRESS = 115;
+const ENOTCONN = 107;
+
+/** Options for {@link connect}. */
+export interface ConnectOptions {
+  /** The peer's context id, e.g. `VMADDR_CID_HOST` (2) from a guest, `VMADDR_CID_LOCAL` (1) for loopback. */
+  cid: number;
+  /** The peer's port. */
+  port: number;
+  /** Set `VMADDR_FLAG_TO_HOST`: a nested hypervisor forwards the connection to its host. */
+  toHost?: boolean;
+  /** Aborting closes the socket and rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Milliseconds before giving up with `ETIMEDOUT`. The kernel's own limit (2 s by default) applies too. */
+  timeout?: number;
+}
+
+function parseOptions(
+  options: ConnectOptions | string,
+): { address: VsockAddr; signal?: AbortSignal; timeout?: number } {
+  if (typeof options === "string") return { address: VsockAddr.parse(options) };
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("connect() takes an options object or a vsock address string");
+  }
+  const { timeout, signal } = options;
+  if (timeout !== undefined && !(typeof timeout === "number" && timeout >= 0 && Number.isFinite(timeout))) {
+    throw new RangeError(`connect() timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
+  }
+  return { address: new VsockAddr(options.cid, options.port, options.toHost ?? false), signal, timeout };
+}
+
+/** The connect error held by a socket, 0 while it is still in progress or done. */
+function pendingError(fd: number): number {
+  const value = new Uint8Array(4);
+  check(libc.getsockopt(fd, SOL_SOCKET, SO_ERROR, value, new Uint32Array([4])), "getsockopt");
+  return new DataView(value.buffer).getInt32(0, true);
+}
+
+/** Waits for an in-progress connect on `fd` to finish; rejects on error, abort or timeout. */
+async function finishConnect(fd: number, address: VsockAddr, signal?: AbortSignal, timeout?: number): Promise<void> {
+  const loop = getReactor();
+  loop.register(fd);
+  let cancelled: unknown = undefined;
+  const cancel = (reason: unknown): void => {
+    cancelled ??= reason;
+    loop.unregister(fd); // wakes the wait below
+  };
+  const onAbort = (): void => cancel(signal?.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const timer = timeout === undefined ? undefined : setTimeout(
+    () =>
+      cancel(
+        new VsockError({
+          errno: 110,
+          syscall: "connect",
+          address,
+          message: `connect to ${address.toString()} timed out after ${timeout} ms (ETIMEDOUT)`,
+        }),
+      ),
+    timeout,
+  );
+  try {
+    for (;;) {
+      await loop.wait(fd, "write");
+      if (cancelled !== undefined) throw cancelled;
+      const error = pendingError(fd);
+      if (error !== 0) throw new VsockError({ errno: error, syscall: "connect", address });
+      // Writable with no error but not connected yet: a spurious wake-up.
+      const peer = new Uint8Array(16);
+      const r = libc.getpeername(fd, peer, new Uint32Array([16]));
+      if (r >= 0) return;
+      if (r !== -ENOTCONN) throw new VsockError({ errno: -r, syscall: "connect", address });
+    }
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+    loop.unregister(fd);
+  }
+}
+
+/**
+ * Connects to a vsock stream listener. Accepts options or an address string
+ * (`"vsock://1:5000"`, `"host:1024"`).
+ *
+ * Rejects with a `VsockError`: `ECONNRESET` when nothing listens on that
+ * port, `ETIMEDOUT` on timeout, `ENODEV`/`ENETUNREACH` when no transport
+ * reaches the CID. An aborted `signal` rejects with its reason.
+ *
+ * @example
+ * ```ts
+ * const conn = await connect({ cid: VMADDR_CID_HOST, port: 1024, timeout: 1000 });
+ * ```
+ */
+export async function connect(options: ConnectOptions | string): Promise<VsockConn> {
+  const { address, signal, timeout } = parseOptions(options);
+  signal?.throwIfAborted();
+  const fd = streamSocket(address);
+  let local: VsockAddr;
+  let remote: VsockAddr;
+  try {
+    let r = libc.connect(fd, address.toBytes());
+    while (r === -EINTR) r = libc.connect(fd, address.toBytes());
+    if (r === -EINPROGRESS) await finishConnect(fd, address, signal, timeout);
+    else check(r, "connect", address);
+    local = socketAddress(fd, "getsockname");
+    remote = socketAddress(fd, "getpeername");
+  } catch (error) {
+    libc.close(fd);
+    throw error;
+  }
+  // The stream owns the fd from here; openStream closes it if it fails.
+  const io = await openStream(fd);
+  return new VsockConn(io, local, new VsockAddr(remote.cid, remote.port, address.toHost));
+}

@@ -1,0 +1,66 @@
+/**
+ * A connected stream socket driven by the reactor: `recv`/`send` run
+ * synchronously on the JS thread (errno read at once), and only an `EAGAIN`
+ * parks the caller until the next readiness edge.
+ *
+ * @module
+ */
+import type { Libc, StreamIO } from "../ffi/mod.ts";
+import { MSG_NOSIGNAL, SHUT_WR } from "./constants.ts";
+import { check, VsockError } from "./errors.ts";
+import type { Reactor } from "./reactor.ts";
+
+const EINTR = 4;
+const EAGAIN = 11;
+const EBADF = 9;
+const EPIPE = 32;
+
+/** See the module comment. Owns `fd` and closes it exactly once. */
+export class PolledStream implements StreamIO {
+  readonly #fd: number;
+  readonly #reactor: Reactor;
+  readonly #libc: Libc;
+  #closed = false;
+
+  constructor(fd: number, reactor: Reactor, libc: Libc) {
+    this.#fd = fd;
+    this.#reactor = reactor;
+    this.#libc = libc;
+  }
+
+  async read(into: Uint8Array): Promise<number | null> {
+    if (into.byteLength === 0) return 0;
+    for (;;) {
+      if (this.#closed) return null;
+      const n = this.#libc.recv(this.#fd, into, 0);
+      if (n > 0) return n;
+      if (n === 0) return null;
+      if (n === -EAGAIN) await this.#reactor.wait(this.#fd, "read");
+      else if (n !== -EINTR) throw new VsockError({ errno: -n, syscall: "recv" });
+    }
+  }
+
+  async write(from: Uint8Array): Promise<number> {
+    for (;;) {
+      if (this.#closed) throw new VsockError({ errno: EPIPE, syscall: "send" });
+      if (from.byteLength === 0) return 0;
+      const n = this.#libc.send(this.#fd, from, MSG_NOSIGNAL);
+      if (n >= 0) return n;
+      if (n === -EAGAIN) await this.#reactor.wait(this.#fd, "write");
+      else if (n !== -EINTR) throw new VsockError({ errno: -n, syscall: "send" });
+    }
+  }
+
+  closeWrite(): void {
+    if (this.#closed) throw new VsockError({ errno: EBADF, syscall: "shutdown" });
+    check(this.#libc.shutdown(this.#fd, SHUT_WR), "shutdown");
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Unregister first: parked readers wake, see #closed, and never touch the fd number again.
+    this.#reactor.unregister(this.#fd);
+    this.#libc.close(this.#fd);
+  }
+}

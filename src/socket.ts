@@ -1,0 +1,62 @@
+/**
+ * Small helpers over the adapter's libc shared by connect, listen and accept:
+ * making a vsock socket, reading its addresses, and turning a connected fd
+ * into a stream.
+ *
+ * @module
+ */
+import { adapter, type Libc, type StreamIO } from "../ffi/mod.ts";
+import { VsockAddr } from "./addr.ts";
+import { AF_VSOCK, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOCKADDR_VM_SIZE } from "./constants.ts";
+import { check, VsockError } from "./errors.ts";
+import { PolledStream } from "./polled_stream.ts";
+import { type Reactor, reactor } from "./reactor.ts";
+
+/** The libc every socket call goes through. */
+export const libc: Libc = adapter.libc;
+
+/** The process's readiness reactor. */
+export function getReactor(): Reactor {
+  return reactor(adapter);
+}
+
+/** A new non-blocking, close-on-exec AF_VSOCK stream socket. */
+export function streamSocket(address?: VsockAddr): number {
+  return check(libc.socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), "socket", address);
+}
+
+/** The address `getsockname` or `getpeername` reports for `fd`. */
+export function socketAddress(fd: number, which: "getsockname" | "getpeername"): VsockAddr {
+  const bytes = new Uint8Array(SOCKADDR_VM_SIZE);
+  const length = new Uint32Array([SOCKADDR_VM_SIZE]);
+  check(libc[which](fd, bytes, length), which);
+  return VsockAddr.fromBytes(bytes.subarray(0, length[0]));
+}
+
+/** Builds the typed error for a failed stream call (handed to `ffi/` for adopted sockets). */
+export function streamError(errno: number, syscall: string): Error {
+  return new VsockError({ errno, syscall });
+}
+
+/**
+ * Turns a connected non-blocking fd into a stream: the runtime's own event
+ * loop when it can adopt fds, else the reactor. On failure the fd is closed.
+ */
+export async function openStream(fd: number): Promise<StreamIO> {
+  if (adapter.adoptStream) {
+    try {
+      return await adapter.adoptStream(fd, streamError);
+    } catch (error) {
+      libc.close(fd);
+      throw error;
+    }
+  }
+  const loop = getReactor();
+  try {
+    loop.register(fd);
+  } catch (error) {
+    libc.close(fd);
+    throw error;
+  }
+  return new PolledStream(fd, loop, libc);
+}
