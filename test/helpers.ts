@@ -1,0 +1,31 @@
+/**
+ * Shared test helpers: fd counting, time limits, and child processes that
+ * work the same under `bun test` and `deno test`.
+ */
+import { readdirSync } from "node:fs";
+
+/** Open fds of this process. */
+export function openFds(): number {
+  return readdirSync("/proc/self/fd").length;
+}
+
+/** Rejects with `message` if `promise` has not settled within `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits until `condition()` holds, polling; fails after `ms`. */
+export async function eventually(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}

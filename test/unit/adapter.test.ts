@@ -1,0 +1,70 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { adapter, SYMBOLS } from "../../ffi/mod.ts";
+import { reactor } from "../../src/reactor.ts";
+import { withTimeout } from "../helpers.ts";
+
+const EBADF = 9;
+const EINVAL = 22;
+const ENOTSOCK = 88;
+
+test("the adapter matches the runtime it runs on", () => {
+  assert.equal(adapter.runtime, "Bun" in globalThis ? "bun" : "deno");
+  // Bun adopts streams into its own loop; Deno has no way to, so it must not claim one.
+  assert.equal(typeof adapter.adoptStream, adapter.runtime === "bun" ? "function" : "undefined");
+});
+
+test("every libc call the adapter offers is in the one symbol table, and back", () => {
+  const offered = Object.keys(adapter.libc).sort();
+  // epoll_wait is only ever called off-thread by the waiter; __errno_location feeds errno reads.
+  const table = Object.keys(SYMBOLS).filter((n) => n !== "epoll_wait" && n !== "__errno_location").sort();
+  assert.deepEqual(offered, table);
+  for (const name of offered) assert.equal(typeof adapter.libc[name as keyof typeof adapter.libc], "function", name);
+});
+
+test("failed calls return -errno, read right after the call", () => {
+  assert.equal(adapter.libc.close(-1), -EBADF);
+  assert.equal(adapter.libc.socket(40, 99, 0), -EINVAL);
+  // A fd that is not a socket: errno must be this call's, not the previous one's.
+  const dev = adapter.libc.open(new TextEncoder().encode("/dev/null\0"), 0o2000000);
+  assert.ok(dev >= 0);
+  assert.equal(adapter.libc.listen(dev, 1), -ENOTSOCK);
+  assert.equal(adapter.libc.close(dev), 0);
+  assert.equal(adapter.libc.close(dev), -EBADF);
+});
+
+test("buffers are passed at their byte offset and usize lengths are honoured", () => {
+  const fd = adapter.libc.eventfd(0, 0o2000000 | 0o4000);
+  assert.ok(fd >= 0);
+  const big = new Uint8Array(32);
+  new DataView(big.buffer).setBigUint64(8, 5n, true);
+  assert.equal(adapter.libc.write(fd, big.subarray(8, 16)), 8);
+  const out = new Uint8Array(32);
+  assert.equal(adapter.libc.read(fd, out.subarray(16, 24)), 8);
+  assert.equal(new DataView(out.buffer).getBigUint64(16, true), 5n);
+  assert.deepEqual([...out.subarray(0, 16)], new Array(16).fill(0));
+  assert.equal(adapter.libc.read(fd, out.subarray(16, 24)), -11); // EAGAIN: counter drained
+  adapter.libc.close(fd);
+});
+
+test("the reactor wakes a parked waiter from the off-thread epoll_wait, and on unregister", async () => {
+  const loop = reactor(adapter);
+  const fd = adapter.libc.eventfd(0, 0o2000000 | 0o4000);
+  loop.register(fd);
+  try {
+    let woke = false;
+    const parked = loop.wait(fd, "read").then(() => (woke = true));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(woke, false, "woke before the fd was readable");
+    const one = new Uint8Array(8);
+    one[0] = 1;
+    adapter.libc.write(fd, one); // readable now: the event carries this fd in epoll_event.data
+    await withTimeout(parked, 5000, "readiness never arrived");
+    const second = loop.wait(fd, "read");
+    loop.unregister(fd);
+    await withTimeout(second, 1000, "unregister did not wake the waiter");
+  } finally {
+    loop.unregister(fd);
+    adapter.libc.close(fd);
+  }
+});
