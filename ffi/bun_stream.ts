@@ -161,7 +161,8 @@ class BunStream implements StreamIO {
 
   closeWrite(): void {
     if (this.#closed) throw this.#toError(9, "shutdown"); // EBADF
-    this.#socket?.shutdown(true);
+    // No argument: SHUT_WR. (`shutdown(true)` would stop *reading*.)
+    this.#socket?.shutdown();
   }
 
   close(): void {
