@@ -4,10 +4,10 @@
  *   bun examples/echo_client.ts ADDRESS [MESSAGE | --bytes N]
  *   deno run --allow-ffi examples/echo_client.ts vsock://1:5000 "hello"
  *
- * Sends MESSAGE (or N pattern bytes), half-closes, reads the echo to the end
- * and prints it (or `BYTES SHA256` with --bytes).
+ * Sends MESSAGE (or N random bytes), half-closes, reads the echo to the end
+ * and prints it (or, with --bytes, `BYTES SENT_SHA256 RECEIVED_SHA256`).
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import process from "node:process";
 import { connect } from "../mod.ts";
 
@@ -16,7 +16,7 @@ if (!address) throw new Error("usage: echo_client.ts vsock://CID:PORT [MESSAGE |
 const count = rest[0] === "--bytes" ? Number(rest[1]) : undefined;
 const payload = count === undefined
   ? new TextEncoder().encode(rest.join(" ") || "hello over vsock")
-  : Uint8Array.from({ length: count }, (_, i) => (i * 31 + (i >> 8)) & 0xff);
+  : randomBytes(count);
 
 using conn = await connect(address);
 const sending = conn.writeAll(payload).then(() => conn.closeWrite());
@@ -38,5 +38,5 @@ if (count === undefined) {
     }", got back "${text}"`,
   );
 } else {
-  console.log(total, hash.digest("hex"));
+  console.log(total, createHash("sha256").update(payload).digest("hex"), hash.digest("hex"));
 }

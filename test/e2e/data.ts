@@ -1,11 +1,18 @@
 /** Deterministic test payloads and their hashes, shared with the python3 peer's `pattern()`. */
 import { createHash } from "node:crypto";
 
-/** `n` bytes where byte i = (i * 31 + (i >> 8)) & 0xff: not periodic at any small stride. */
+/**
+ * `n` bytes of SHA-256 counter stream: block k is sha256(k as 4 little-endian
+ * bytes). Never periodic, so a lost, repeated or swapped chunk changes the hash.
+ */
 export function pattern(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (i * 31 + (i >> 8)) & 0xff;
-  return out;
+  const out = new Uint8Array(Math.ceil(n / 32) * 32);
+  const counter = new Uint8Array(4);
+  for (let k = 0; k * 32 < n; k++) {
+    new DataView(counter.buffer).setUint32(0, k, true);
+    out.set(createHash("sha256").update(counter).digest(), k * 32);
+  }
+  return out.subarray(0, n);
 }
 
 /** Hex SHA-256 of `data`. */

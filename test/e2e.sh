@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The end-to-end suite over real AF_VSOCK CID 1, on Bun and on Deno, then the
+# quick figures. Needs the vsock_loopback transport: test/run.sh runs this
+# natively where the machine has it, otherwise inside the test VM.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export NO_COLOR=1
+if [[ ! -e /sys/module/vsock_loopback ]]; then
+  echo "e2e: this kernel has no vsock_loopback transport (CID 1); run it through test/run.sh" >&2
+  exit 2
+fi
+# 1,000 connections hold 2,000 fds in one process.
+ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+rc=0
+echo "== e2e on bun"
+node_modules/.bin/bun test --timeout 300000 ./test/e2e 2>&1 || rc=1
+echo "== e2e on deno"
+node_modules/.bin/deno test --allow-all test/e2e 2>&1 || rc=1
+if [[ ${VSOCK_FIGURES:-1} == 1 ]]; then
+  echo "== figures (measurements, not assertions)"
+  BENCH_ROUNDS=${BENCH_ROUNDS:-3} bash bench/quick.sh || rc=1
+fi
+exit $rc
