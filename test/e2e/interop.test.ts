@@ -141,3 +141,10 @@ function runOther(script: string, ...args: string[]): [string, string[]] {
     ? [BUN, [script, ...args]]
     : [DENO, ["run", "--allow-ffi", "--allow-read", "--allow-env", script, ...args]];
 }
+
+test("the README's echo example runs as written on this runtime", async () => {
+  const [command, args] = "Bun" in globalThis
+    ? [BUN, ["examples/readme_echo.ts"]]
+    : [DENO, ["run", "--allow-ffi", "examples/readme_echo.ts"]];
+  assert.equal((await new Peer(command, args).done()).trim(), "hello vsock");
+});
