@@ -1,23 +1,24 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
-const root = new URL("../../", import.meta.url);
+const root = fileURLToPath(new URL("../../", import.meta.url));
 
 test("the README's echo example is examples/readme_echo.ts, word for word", () => {
-  const readme = readFileSync(new URL("README.md", root), "utf8");
+  const readme = readFileSync(root + "README.md", "utf8");
   const block = readme.match(/```ts\n([\s\S]*?)```/);
   assert.ok(block, "README has no ts code block");
-  assert.equal(block[1], readFileSync(new URL("examples/readme_echo.ts", root), "utf8"));
+  assert.equal(block[1], readFileSync(root + "examples/readme_echo.ts", "utf8"));
 });
 
 test("the README's two newcomer lines are the npm scripts that exist", () => {
-  const readme = readFileSync(new URL("README.md", root), "utf8");
-  const scripts = JSON.parse(readFileSync(new URL("package.json", root), "utf8")).scripts;
+  const readme = readFileSync(root + "README.md", "utf8");
+  const scripts = JSON.parse(readFileSync(root + "package.json", "utf8")).scripts;
   assert.match(readme, /^npm run demo +#/m);
   assert.match(readme, /^npm test +#/m);
   assert.equal(scripts.demo, "bash examples/demo.sh");
   assert.equal(scripts.test, "bash test/run.sh");
-  const ci = readFileSync(new URL(".ci/run", root), "utf8");
+  const ci = readFileSync(root + ".ci/run", "utf8");
   assert.match(ci, /^npm test$/m, ".ci/run must run the README's test command");
 });
