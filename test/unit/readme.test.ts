@@ -1,9 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
+const root = new URL("../../", import.meta.url).pathname;
 
 test("the README's echo example is examples/readme_echo.ts, word for word", () => {
   const readme = readFileSync(root + "README.md", "utf8");
