@@ -1,7 +1,9 @@
 /**
  * Linux `AF_VSOCK` sockets for Bun and Deno, by FFI into libc: nothing to
- * compile. Stream connections with the shape of `Deno.Conn`, listeners,
- * typed errors and the vsock address type.
+ * compile. Stream connections with the shape of `Deno.Conn`, message
+ * (SOCK_SEQPACKET) connections, listeners, datagram sockets where the
+ * transport has them, socket options, fd adoption and systemd socket
+ * activation, typed errors and the vsock address type.
  *
  * @example
  * ```ts
@@ -15,6 +17,7 @@
  * @module
  */
 export { VsockAddr } from "./src/addr.ts";
+export { type ActivatedListener, fromFd, listenFds } from "./src/adopt.ts";
 export {
   VMADDR_CID_ANY,
   VMADDR_CID_HOST,
@@ -25,6 +28,11 @@ export {
 } from "./src/constants.ts";
 export { VsockConn } from "./src/conn.ts";
 export { connect, type ConnectOptions } from "./src/connect.ts";
-export { VsockError, type VsockErrorOptions } from "./src/errors.ts";
+export { bindDatagram, type Datagram, VsockDatagramSocket } from "./src/datagram.ts";
+export { RECONNECT_CODES, shouldReconnect, VsockError, type VsockErrorOptions } from "./src/errors.ts";
 export { listen, type ListenOptions, VsockListener } from "./src/listener.ts";
 export { localCid } from "./src/local_cid.ts";
+export type { SocketOptions } from "./src/options.ts";
+export { VsockSeqpacketConn } from "./src/seqpacket.ts";
+export type { SocketType } from "./src/socket.ts";
+export { VsockSocket } from "./src/vsock_socket.ts";

@@ -36,6 +36,8 @@ interface BunSymbols {
   close(fd: number): number;
   recv(fd: number, b: Uint8Array, n: number, f: number): number;
   send(fd: number, b: Uint8Array, n: number, f: number): number;
+  sendto(fd: number, b: Uint8Array, n: number, f: number, a: Uint8Array, l: number): number;
+  recvfrom(fd: number, b: Uint8Array, n: number, f: number, a: Uint8Array, l: Uint32Array): number;
   read(fd: number, b: Uint8Array, n: number): number;
   write(fd: number, b: Uint8Array, n: number): number;
   ioctl(fd: number, req: number, arg: Uint8Array): number;
@@ -76,6 +78,8 @@ export function createBunAdapter(): Adapter {
     close: (fd) => check(s.close(fd)),
     recv: (fd, b, f) => check(s.recv(fd, b, b.byteLength, f)),
     send: (fd, b, f) => check(s.send(fd, b, b.byteLength, f)),
+    sendto: (fd, b, f, a) => check(s.sendto(fd, b, b.byteLength, f, a, a.byteLength)),
+    recvfrom: (fd, b, f, a, l) => check(s.recvfrom(fd, b, b.byteLength, f, a, l)),
     read: (fd, b) => check(s.read(fd, b, b.byteLength)),
     write: (fd, b) => check(s.write(fd, b, b.byteLength)),
     ioctl: (fd, req, arg) => check(s.ioctl(fd, req, arg)),

@@ -51,6 +51,8 @@ interface DenoSymbols {
   close(fd: number): number;
   recv(fd: number, b: Uint8Array, n: bigint, f: number): number | bigint;
   send(fd: number, b: Uint8Array, n: bigint, f: number): number | bigint;
+  sendto(fd: number, b: Uint8Array, n: bigint, f: number, a: Uint8Array, l: number): number | bigint;
+  recvfrom(fd: number, b: Uint8Array, n: bigint, f: number, a: Uint8Array, l: Uint32Array): number | bigint;
   read(fd: number, b: Uint8Array, n: bigint): number | bigint;
   write(fd: number, b: Uint8Array, n: bigint): number | bigint;
   ioctl(fd: number, req: bigint, arg: Uint8Array): number;
@@ -88,6 +90,8 @@ export function createDenoAdapter(): Adapter {
     // usize as BigInt: a plain number would push the call off Deno's fast path.
     recv: (fd, b, f) => check64(s.recv(fd, b, BigInt(b.byteLength), f)),
     send: (fd, b, f) => check64(s.send(fd, b, BigInt(b.byteLength), f)),
+    sendto: (fd, b, f, a) => check64(s.sendto(fd, b, BigInt(b.byteLength), f, a, a.byteLength)),
+    recvfrom: (fd, b, f, a, l) => check64(s.recvfrom(fd, b, BigInt(b.byteLength), f, a, l)),
     read: (fd, b) => check64(s.read(fd, b, BigInt(b.byteLength))),
     write: (fd, b) => check64(s.write(fd, b, BigInt(b.byteLength))),
     ioctl: (fd, req, arg) => check(s.ioctl(fd, BigInt(req), arg)),

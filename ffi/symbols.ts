@@ -32,6 +32,8 @@ export type SymbolName =
   | "close"
   | "recv"
   | "send"
+  | "sendto"
+  | "recvfrom"
   | "read"
   | "write"
   | "ioctl"
@@ -57,6 +59,8 @@ export const SYMBOLS: Readonly<Record<SymbolName, SymbolSpec>> = {
   close: { args: ["i32"], returns: "i32" },
   recv: { args: ["i32", "ptr", "usize", "i32"], returns: "isize" },
   send: { args: ["i32", "ptr", "usize", "i32"], returns: "isize" },
+  sendto: { args: ["i32", "ptr", "usize", "i32", "ptr", "u32"], returns: "isize" },
+  recvfrom: { args: ["i32", "ptr", "usize", "i32", "ptr", "ptr"], returns: "isize" },
   // read/write only drain and kick the reactor's eventfd; sockets use recv/send.
   read: { args: ["i32", "ptr", "usize"], returns: "isize" },
   write: { args: ["i32", "ptr", "usize"], returns: "isize" },

@@ -26,6 +26,9 @@ export interface Libc {
   close(fd: number): number;
   recv(fd: number, buf: Uint8Array, flags: number): number;
   send(fd: number, buf: Uint8Array, flags: number): number;
+  sendto(fd: number, buf: Uint8Array, flags: number, addr: Uint8Array): number;
+  /** `addr` receives the sender, `addrLen` holds its capacity in and length out. */
+  recvfrom(fd: number, buf: Uint8Array, flags: number, addr: Uint8Array, addrLen: Uint32Array): number;
   read(fd: number, buf: Uint8Array): number;
   write(fd: number, buf: Uint8Array): number;
   ioctl(fd: number, request: number, arg: Uint8Array): number;

@@ -5,7 +5,7 @@
  */
 import type { StreamIO } from "../ffi/mod.ts";
 import type { VsockAddr } from "./addr.ts";
-import { closedError } from "./errors.ts";
+import { VsockSocket } from "./vsock_socket.ts";
 
 /** Chunk size for `readable`; reads are never larger than this. */
 const READ_CHUNK = 64 * 1024;
@@ -35,28 +35,33 @@ function assertBytes(value: unknown, method: string): asserts value is Uint8Arra
  * const n = await conn.read(buf);
  * ```
  */
-export class VsockConn implements Disposable {
+export class VsockConn extends VsockSocket {
   /** This end's address, from `getsockname`. */
   readonly localAddr: VsockAddr;
   /** The peer's address, from `getpeername` (or `accept4`). */
   readonly remoteAddr: VsockAddr;
   readonly #io: StreamIO;
-  #closed = false;
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
 
   /** @internal Made by `connect()` and `VsockListener.accept()`. */
-  constructor(io: StreamIO, localAddr: VsockAddr, remoteAddr: VsockAddr) {
+  constructor(io: StreamIO, fd: number, localAddr: VsockAddr, remoteAddr: VsockAddr) {
+    super(fd, "connection");
     this.#io = io;
     this.localAddr = localAddr;
     this.remoteAddr = remoteAddr;
+  }
+
+  /** Errors name the peer. */
+  protected get errorAddress(): VsockAddr {
+    return this.remoteAddr;
   }
 
   /** Reads into `p`; resolves with the byte count (at least 1 for a non-empty `p`) or `null` at end of stream. */
   read(p: Uint8Array): Promise<number | null> {
     try {
       assertBytes(p, "read");
-      if (this.#closed) throw closedError("read", "connection", this.remoteAddr);
+      this.assertOpen("read");
     } catch (error) {
       return Promise.reject(error);
     }
@@ -67,7 +72,7 @@ export class VsockConn implements Disposable {
   write(p: Uint8Array): Promise<number> {
     try {
       assertBytes(p, "write");
-      if (this.#closed) throw closedError("write", "connection", this.remoteAddr);
+      this.assertOpen("write");
     } catch (error) {
       return Promise.reject(error);
     }
@@ -84,7 +89,7 @@ export class VsockConn implements Disposable {
   /** Half-closes: the peer reads end of stream, and this side can still read. */
   closeWrite(): Promise<void> {
     try {
-      if (this.#closed) throw closedError("closeWrite", "connection", this.remoteAddr);
+      this.assertOpen("closeWrite");
       this.#io.closeWrite();
       return Promise.resolve();
     } catch (error) {
@@ -94,19 +99,7 @@ export class VsockConn implements Disposable {
 
   /** Closes the socket now. A second call does nothing. */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#io.close();
-  }
-
-  /** `true` once `close()` was called. */
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** Same as `close()`, for `using`. */
-  [Symbol.dispose](): void {
-    this.close();
+    if (this.markClosed()) this.#io.close();
   }
 
   /** The incoming bytes as a stream; it reads only when consumed. Cancelling it closes the connection. */
@@ -119,7 +112,7 @@ export class VsockConn implements Disposable {
   get writable(): WritableStream<Uint8Array> {
     this.#writable ??= new WritableStream<Uint8Array>({
       write: (chunk) => this.writeAll(chunk),
-      close: () => (this.#closed ? undefined : this.closeWrite()),
+      close: () => (this.closed ? undefined : this.closeWrite()),
       abort: () => this.close(),
     });
     return this.#writable;
@@ -129,7 +122,7 @@ export class VsockConn implements Disposable {
     let buffer = new Uint8Array(READ_CHUNK);
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
-        const n = this.#closed ? null : await this.read(buffer);
+        const n = this.closed ? null : await this.read(buffer);
         if (n === null) {
           controller.close();
         } else if (n <= COPY_BELOW) {

@@ -6,16 +6,19 @@
  */
 import { VsockAddr } from "./addr.ts";
 import { SO_ERROR, SOL_SOCKET } from "./constants.ts";
-import { VsockConn } from "./conn.ts";
+import type { VsockConn } from "./conn.ts";
 import { check, VsockError } from "./errors.ts";
-import { getReactor, libc, openStream, socketAddress, streamSocket } from "./socket.ts";
+import { applyOptions, type SocketOptions, validateOptions } from "./options.ts";
+import type { VsockSeqpacketConn } from "./seqpacket.ts";
+import { getReactor, libc, parseType, socketAddress, type SocketType, vsockSocket } from "./socket.ts";
+import { wrapConnected } from "./wrap.ts";
 
 const EINTR = 4;
 const EINPROGRESS = 115;
 const ENOTCONN = 107;
 
 /** Options for {@link connect}. */
-export interface ConnectOptions {
+export interface ConnectOptions extends SocketOptions {
   /** The peer's context id, e.g. `VMADDR_CID_HOST` (2) from a guest, `VMADDR_CID_LOCAL` (1) for loopback. */
   cid: number;
   /** The peer's port. */
@@ -26,12 +29,20 @@ export interface ConnectOptions {
   signal?: AbortSignal;
   /** Milliseconds before giving up with `ETIMEDOUT`. The kernel's own limit (2 s by default) applies too. */
   timeout?: number;
+  /** `"stream"` (default) or `"seqpacket"` for a message connection. */
+  type?: SocketType;
 }
 
-function parseOptions(
-  options: ConnectOptions | string,
-): { address: VsockAddr; signal?: AbortSignal; timeout?: number } {
-  if (typeof options === "string") return { address: VsockAddr.parse(options) };
+interface Parsed {
+  address: VsockAddr;
+  type: SocketType;
+  signal?: AbortSignal;
+  timeout?: number;
+  options: SocketOptions;
+}
+
+function parseOptions(options: ConnectOptions | string): Parsed {
+  if (typeof options === "string") return { address: VsockAddr.parse(options), type: "stream", options: {} };
   if (options === null || typeof options !== "object") {
     throw new TypeError("connect() takes an options object or a vsock address string");
   }
@@ -39,7 +50,17 @@ function parseOptions(
   if (timeout !== undefined && !(typeof timeout === "number" && timeout >= 0 && Number.isFinite(timeout))) {
     throw new RangeError(`connect() timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
   }
-  return { address: new VsockAddr(options.cid, options.port, options.toHost ?? false), signal, timeout };
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError("connect() signal must be an AbortSignal");
+  }
+  validateOptions(options);
+  return {
+    address: new VsockAddr(options.cid, options.port, options.toHost ?? false),
+    type: parseType(options.type),
+    signal,
+    timeout,
+    options,
+  };
 }
 
 /** The connect error held by a socket, 0 while it is still in progress or done. */
@@ -92,8 +113,10 @@ async function finishConnect(fd: number, address: VsockAddr, signal?: AbortSigna
 }
 
 /**
- * Connects to a vsock stream listener. Accepts options or an address string
- * (`"vsock://1:5000"`, `"host:1024"`).
+ * Connects to a vsock listener: a stream (`VsockConn`), or with
+ * `type: "seqpacket"` a message connection (`VsockSeqpacketConn`). Accepts
+ * options or an address string (`"vsock://1:5000"`, `"host:1024"`). Socket
+ * options (`bufferSize`, `connectTimeout`, ...) are set before connecting.
  *
  * Rejects with a `VsockError`: `ECONNRESET` when nothing listens on that
  * port, `ETIMEDOUT` on timeout, `ENODEV`/`ENETUNREACH` when no transport
@@ -104,13 +127,16 @@ async function finishConnect(fd: number, address: VsockAddr, signal?: AbortSigna
  * const conn = await connect({ cid: VMADDR_CID_HOST, port: 1024, timeout: 1000 });
  * ```
  */
-export async function connect(options: ConnectOptions | string): Promise<VsockConn> {
-  const { address, signal, timeout } = parseOptions(options);
+export function connect(options: ConnectOptions & { type: "seqpacket" }): Promise<VsockSeqpacketConn>;
+export function connect(options: (ConnectOptions & { type?: "stream" }) | string): Promise<VsockConn>;
+export async function connect(options: ConnectOptions | string): Promise<VsockConn | VsockSeqpacketConn> {
+  const { address, type, signal, timeout, options: socketOptions } = parseOptions(options);
   signal?.throwIfAborted();
-  const fd = streamSocket(address);
+  const fd = vsockSocket(type, address);
   let local: VsockAddr;
   let remote: VsockAddr;
   try {
+    applyOptions(fd, socketOptions);
     let r = libc.connect(fd, address.toBytes());
     while (r === -EINTR) r = libc.connect(fd, address.toBytes());
     if (r === -EINPROGRESS) await finishConnect(fd, address, signal, timeout);
@@ -121,7 +147,6 @@ export async function connect(options: ConnectOptions | string): Promise<VsockCo
     libc.close(fd);
     throw error;
   }
-  // The stream owns the fd from here; openStream closes it if it fails.
-  const io = await openStream(fd);
-  return new VsockConn(io, local, new VsockAddr(remote.cid, remote.port, address.toHost));
+  // The connection owns the fd from here; wrapConnected closes it if it fails.
+  return await wrapConnected(fd, type, local, new VsockAddr(remote.cid, remote.port, address.toHost));
 }

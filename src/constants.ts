@@ -21,6 +21,8 @@ export const VMADDR_FLAG_TO_HOST = 1;
 /** Internal: address family and socket-call constants (Linux, all architectures we support). */
 export const AF_VSOCK = 40;
 export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_SEQPACKET = 5;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;

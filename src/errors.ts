@@ -56,6 +56,9 @@ function hint(code: string, syscall: string): string {
   }
   if (code === "ENOENT" && syscall === "open") return " — /dev/vsock is missing: the vsock module is not loaded";
   if (code === "EADDRINUSE") return " — another socket is bound to that port";
+  if (code === "ESOCKTNOSUPPORT") {
+    return " — SOCK_SEQPACKET needs Linux 5.14+ and a transport that has it (virtio, loopback; not VMCI or Hyper-V)";
+  }
   return "";
 }
 
@@ -126,4 +129,35 @@ export function closedError(syscall: string, what: string, address?: VsockAddr):
     address,
     message: `${syscall} on a closed vsock ${what}${address ? ` (${address.toString()})` : ""} (EBADF)`,
   });
+}
+
+/**
+ * Error codes that mean "the connection (or the path to the peer) is gone:
+ * reconnect". vsock(7): live migration breaks connected streams and may change
+ * the local CID, and a restarted peer resets connections. Re-read
+ * `localCid()` after reconnecting if you report it.
+ */
+export const RECONNECT_CODES: ReadonlySet<string> = new Set([
+  "ECONNRESET", // the peer closed or restarted; nothing listening (yet)
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE", // writing after the connection broke
+  "ENOTCONN",
+  "ESHUTDOWN",
+  "ETIMEDOUT", // the peer did not answer the connect in time
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENODEV", // the transport went away (e.g. during migration)
+]);
+
+/**
+ * Whether `error` means "reconnect and try again" (see {@link RECONNECT_CODES}).
+ *
+ * @example
+ * ```ts
+ * try { await conn.write(data); } catch (e) { if (shouldReconnect(e)) conn = await connect(addr); else throw e; }
+ * ```
+ */
+export function shouldReconnect(error: unknown): boolean {
+  return error instanceof VsockError && RECONNECT_CODES.has(error.code);
 }

@@ -1,14 +1,19 @@
 /**
- * `listen()` and `VsockListener`: a bound, listening vsock stream socket
- * whose accepts run through the reactor.
+ * `listen()` and `VsockListener`: a bound, listening vsock socket (stream or
+ * seqpacket) whose accepts run through the reactor.
  *
  * @module
  */
 import { VsockAddr } from "./addr.ts";
+import { adoptedListenerFd } from "./adopt_fd.ts";
 import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOCKADDR_VM_SIZE, VMADDR_CID_ANY, VMADDR_PORT_ANY } from "./constants.ts";
-import { VsockConn } from "./conn.ts";
+import type { VsockConn } from "./conn.ts";
 import { check, closedError, VsockError } from "./errors.ts";
-import { getReactor, libc, openStream, socketAddress, streamSocket } from "./socket.ts";
+import { applyOptions, type SocketOptions, validateOptions } from "./options.ts";
+import type { VsockSeqpacketConn } from "./seqpacket.ts";
+import { getReactor, libc, parseType, socketAddress, type SocketType, vsockSocket } from "./socket.ts";
+import { VsockSocket } from "./vsock_socket.ts";
+import { wrapConnected } from "./wrap.ts";
 
 const EINTR = 4;
 const EAGAIN = 11;
@@ -19,19 +24,27 @@ const ECONNABORTED = 103;
 const DEFAULT_BACKLOG = 1024;
 
 /** Options for {@link listen}. */
-export interface ListenOptions {
+export interface ListenOptions extends SocketOptions {
   /** The CID to bind; default `VMADDR_CID_ANY` (every transport). */
   cid?: number;
   /** The port to bind; default `VMADDR_PORT_ANY` (the kernel picks; read it from `listener.addr`). */
   port?: number;
   /** Pending-connection queue length; default 1024. */
   backlog?: number;
+  /** `"stream"` (default) or `"seqpacket"` for message connections. */
+  type?: SocketType;
+  /**
+   * Adopt this already-bound (or already-listening) AF_VSOCK socket instead
+   * of making one, e.g. from systemd socket activation (see `listenFds()`).
+   * It is checked to be AF_VSOCK and of `type`; the listener owns it from then on.
+   */
+  fd?: number;
 }
 
 /**
- * A listening vsock stream socket. Accept with `accept()` or `for await`.
- * `close()` settles a pending `accept()` at once (rejecting with `EBADF`) and
- * ends a `for await` loop.
+ * A listening vsock socket. Accept with `accept()` or `for await`. `close()`
+ * settles a pending `accept()` at once (rejecting with `EBADF`) and ends a
+ * `for await` loop. Accepted sockets inherit the listener's vsock options.
  *
  * @example
  * ```ts
@@ -41,36 +54,43 @@ export interface ListenOptions {
  * }
  * ```
  */
-export class VsockListener implements AsyncIterable<VsockConn>, Disposable {
+export class VsockListener<C extends VsockConn | VsockSeqpacketConn = VsockConn> extends VsockSocket
+  implements AsyncIterable<C> {
   /** The bound address as the kernel reports it (the real port when PORT_ANY was asked for). */
   readonly addr: VsockAddr;
-  readonly #fd: number;
-  #closed = false;
+  /** What `accept()` yields: `"stream"` → `VsockConn`, `"seqpacket"` → `VsockSeqpacketConn`. */
+  readonly type: SocketType;
 
   /** @internal Made by {@link listen}. */
-  constructor(fd: number, addr: VsockAddr) {
-    this.#fd = fd;
+  constructor(fd: number, addr: VsockAddr, type: SocketType) {
+    super(fd, "listener");
     this.addr = addr;
+    this.type = type;
+  }
+
+  /** Errors name the bound address. */
+  protected get errorAddress(): VsockAddr {
+    return this.addr;
   }
 
   /** Waits for the next connection. */
-  async accept(): Promise<VsockConn> {
+  async accept(): Promise<C> {
     const peer = new Uint8Array(SOCKADDR_VM_SIZE);
     const peerLength = new Uint32Array(1);
     const loop = getReactor();
     for (;;) {
-      if (this.#closed) throw closedError("accept", "listener", this.addr);
+      if (this.closed) throw closedError("accept", "listener", this.addr);
       peerLength[0] = SOCKADDR_VM_SIZE;
-      const fd = libc.accept4(this.#fd, peer, peerLength, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const fd = libc.accept4(this.fd, peer, peerLength, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) return await this.#wrap(fd, peer.subarray(0, peerLength[0]));
-      if (fd === -EAGAIN) await loop.wait(this.#fd, "read");
+      if (fd === -EAGAIN) await loop.wait(this.fd, "read");
       else if (fd !== -EINTR && fd !== -ECONNABORTED && fd !== -EPROTO) {
         throw new VsockError({ errno: -fd, syscall: "accept4", address: this.addr });
       }
     }
   }
 
-  async #wrap(fd: number, peer: Uint8Array): Promise<VsockConn> {
+  async #wrap(fd: number, peer: Uint8Array): Promise<C> {
     let local: VsockAddr;
     let remote: VsockAddr;
     try {
@@ -80,37 +100,35 @@ export class VsockListener implements AsyncIterable<VsockConn>, Disposable {
       libc.close(fd);
       throw error;
     }
-    return new VsockConn(await openStream(fd), local, remote);
+    return await wrapConnected(fd, this.type, local, remote) as C;
   }
 
   /** Stops listening and closes the socket. A second call does nothing. */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    getReactor().unregister(this.#fd); // wakes pending accepts, which then see #closed
-    libc.close(this.#fd);
-  }
-
-  /** Same as `close()`, for `using`. */
-  [Symbol.dispose](): void {
-    this.close();
+    if (!this.markClosed()) return;
+    getReactor().unregister(this.fd); // wakes pending accepts, which then see the listener closed
+    libc.close(this.fd);
   }
 
   /** Yields connections until the listener is closed. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<VsockConn, void, undefined> {
+  async *[Symbol.asyncIterator](): AsyncGenerator<C, void, undefined> {
     for (;;) {
       try {
         yield await this.accept();
       } catch (error) {
-        if (this.#closed) return;
+        if (this.closed) return;
         throw error;
       }
     }
   }
 }
 
-function parseOptions(options: ListenOptions | string): { address: VsockAddr; backlog: number } {
-  if (typeof options === "string") return { address: VsockAddr.parse(options), backlog: DEFAULT_BACKLOG };
+function parseOptions(
+  options: ListenOptions | string,
+): { address: VsockAddr; backlog: number; type: SocketType; fd?: number } {
+  if (typeof options === "string") {
+    return { address: VsockAddr.parse(options), backlog: DEFAULT_BACKLOG, type: "stream" };
+  }
   if (options === null || typeof options !== "object") {
     throw new TypeError("listen() takes an options object or a vsock address string");
   }
@@ -118,31 +136,59 @@ function parseOptions(options: ListenOptions | string): { address: VsockAddr; ba
   if (!Number.isInteger(backlog) || backlog < 0) {
     throw new RangeError(`listen() backlog must be a non-negative integer, got ${String(backlog)}`);
   }
-  return { address: new VsockAddr(options.cid ?? VMADDR_CID_ANY, options.port ?? VMADDR_PORT_ANY), backlog };
+  if (options.fd !== undefined && (!Number.isInteger(options.fd) || options.fd < 0)) {
+    throw new TypeError(`listen() fd must be a file descriptor number, got ${String(options.fd)}`);
+  }
+  validateOptions(options);
+  return {
+    address: new VsockAddr(options.cid ?? VMADDR_CID_ANY, options.port ?? VMADDR_PORT_ANY),
+    backlog,
+    type: parseType(options.type),
+    fd: options.fd,
+  };
 }
 
 /**
- * Binds and listens, synchronously like `Deno.listen`. Defaults to any CID
- * and a kernel-chosen port; `listener.addr` reports what was bound.
- * Fails with `EADDRINUSE` when the port is taken.
+ * Binds and listens, synchronously like `Deno.listen`. Defaults to any CID,
+ * a kernel-chosen port and stream connections; `listener.addr` reports what
+ * was bound. Fails with `EADDRINUSE` when the port is taken.
  *
  * @example
  * ```ts
  * const listener = listen({ port: VMADDR_PORT_ANY });
  * console.log(listener.addr.port); // the port the kernel picked
+ * const messages = listen({ port: 5001, type: "seqpacket", bufferSize: 64 * 1024 });
  * ```
  */
-export function listen(options: ListenOptions | string = {}): VsockListener {
-  const { address, backlog } = parseOptions(options);
-  const fd = streamSocket(address);
+export function listen(options: ListenOptions & { type: "seqpacket" }): VsockListener<VsockSeqpacketConn>;
+export function listen(options?: (ListenOptions & { type?: "stream" }) | string): VsockListener<VsockConn>;
+export function listen(options: ListenOptions | string = {}): VsockListener<VsockConn | VsockSeqpacketConn> {
+  const { address, backlog, type, fd: given } = parseOptions(options);
+  if (given !== undefined) return adoptListener(given, type, backlog, options as ListenOptions);
+  const fd = vsockSocket(type, address);
   try {
+    if (typeof options === "object") applyOptions(fd, options);
     check(libc.bind(fd, address.toBytes()), "bind", address);
     check(libc.listen(fd, backlog), "listen", address);
-    const bound = socketAddress(fd, "getsockname");
     getReactor().register(fd);
-    return new VsockListener(fd, bound);
+    return new VsockListener(fd, socketAddress(fd, "getsockname"), type);
   } catch (error) {
+    getReactor().unregister(fd);
     libc.close(fd);
     throw error;
   }
+}
+
+/** `listen({ fd })`: checks and takes over a socket someone else bound. */
+function adoptListener(
+  fd: number,
+  type: SocketType,
+  backlog: number,
+  options: SocketOptions,
+): VsockListener<VsockConn | VsockSeqpacketConn> {
+  const listening = adoptedListenerFd(fd, type);
+  if (!listening) check(libc.listen(fd, backlog), "listen", socketAddress(fd, "getsockname"));
+  applyOptions(fd, options);
+  getReactor().register(fd);
+  return new VsockListener(fd, socketAddress(fd, "getsockname"), type);
 }

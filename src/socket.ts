@@ -7,7 +7,7 @@
  */
 import { adapter, type Libc, type StreamIO } from "../ffi/mod.ts";
 import { VsockAddr } from "./addr.ts";
-import { AF_VSOCK, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOCKADDR_VM_SIZE } from "./constants.ts";
+import { AF_VSOCK, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM, SOCKADDR_VM_SIZE } from "./constants.ts";
 import { check, VsockError } from "./errors.ts";
 import { PolledStream } from "./polled_stream.ts";
 import { type Reactor, reactor } from "./reactor.ts";
@@ -20,9 +20,24 @@ export function getReactor(): Reactor {
   return reactor(adapter);
 }
 
-/** A new non-blocking, close-on-exec AF_VSOCK stream socket. */
-export function streamSocket(address?: VsockAddr): number {
-  return check(libc.socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), "socket", address);
+/** The connection-oriented socket types: bytes (`SOCK_STREAM`) or messages (`SOCK_SEQPACKET`). */
+export type SocketType = "stream" | "seqpacket";
+
+/** The kernel's number for a {@link SocketType}. */
+export function sockType(type: SocketType): number {
+  return type === "seqpacket" ? SOCK_SEQPACKET : SOCK_STREAM;
+}
+
+/** A new non-blocking, close-on-exec AF_VSOCK socket of `type`. */
+export function vsockSocket(type: SocketType, address?: VsockAddr): number {
+  return check(libc.socket(AF_VSOCK, sockType(type) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), "socket", address);
+}
+
+/** Validates a `type` option. */
+export function parseType(type: unknown): SocketType {
+  if (type === undefined || type === "stream") return "stream";
+  if (type === "seqpacket") return "seqpacket";
+  throw new TypeError(`type must be "stream" or "seqpacket", got ${String(type)}`);
 }
 
 /** The address `getsockname` or `getpeername` reports for `fd`. */

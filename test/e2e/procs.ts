@@ -1,13 +1,20 @@
 /** Child processes for the interop tests (node:child_process works under Bun and Deno alike). */
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import process from "node:process";
 
 const root = new URL("../../", import.meta.url).pathname;
 /** The project root, for peers' paths. */
 export const ROOT: string = root;
-/** The runtimes, from the project's pinned npm packages. */
+/**
+ * The runtimes, from the project's pinned npm packages. Deno's `.bin` entry is
+ * a Node shim that passes on only stdio, so peers run the real binary beside
+ * it (inherited fds such as systemd's fd 3 must reach Deno itself).
+ */
 export const BUN: string = `${root}node_modules/.bin/bun`;
-export const DENO: string = `${root}node_modules/.bin/deno`;
+export const DENO: string = existsSync(`${root}node_modules/deno/deno`)
+  ? `${root}node_modules/deno/deno`
+  : `${root}node_modules/.bin/deno`;
 
 /** A running peer process with line-wise access to its stdout. */
 export class Peer {

@@ -3,6 +3,11 @@
 
   py_peer.py echo-server          bind CID_ANY/PORT_ANY, print "ready PORT", echo every connection
   py_peer.py client CID PORT N    send N pattern bytes, half-close, read to EOF, print "BYTES SHA256"
+  py_peer.py seq-echo-server      like echo-server, SOCK_SEQPACKET: every message is echoed as one message
+  py_peer.py seq-client CID PORT SIZES...  send one message per size, print "LEN SHA256" of each echo
+  py_peer.py activate stream|seqpacket CMD...  act as systemd: listen on fd 3 (any port), print "ready PORT",
+                                  exec CMD with LISTEN_FDS=1 LISTEN_PID=<pid> LISTEN_FDNAMES=vsock-test
+  py_peer.py pass-connected CID PORT CMD...  connect, pass the connected socket as fd 3 (systemd Accept=yes), exec CMD
   py_peer.py pingpong CID PORT ROUNDS SIZE   print microseconds per round trip (benchmark baseline)
   py_peer.py stream CID PORT BYTES CHUNK     send BYTES, half-close, await the sink's count; print MiB/s
 """
@@ -63,6 +68,60 @@ def client(cid: int, port: int, n: int) -> None:
     print(total, digest.hexdigest(), flush=True)
 
 
+def seq_echo(conn: socket.socket) -> None:
+    with conn:
+        while True:
+            data = conn.recv(1 << 20)
+            if not data:
+                break
+            conn.send(data)
+
+
+def seq_echo_server() -> None:
+    srv = socket.socket(socket.AF_VSOCK, socket.SOCK_SEQPACKET)
+    srv.bind((socket.VMADDR_CID_ANY, socket.VMADDR_PORT_ANY))
+    srv.listen(16)
+    print("ready", srv.getsockname()[1], flush=True)
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=seq_echo, args=(conn,), daemon=True).start()
+
+
+def seq_client(cid: int, port: int, sizes: list) -> None:
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_SEQPACKET)
+    s.connect((cid, port))
+    for size in sizes:
+        s.send(pattern(size))
+        data = s.recv(1 << 20)
+        print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
+    s.close()
+
+
+def activate(kind: str, cmd: list) -> None:
+    import os
+    kinds = {"stream": socket.SOCK_STREAM, "seqpacket": socket.SOCK_SEQPACKET}
+    srv = socket.socket(socket.AF_VSOCK, kinds[kind])
+    srv.bind((socket.VMADDR_CID_ANY, socket.VMADDR_PORT_ANY))
+    srv.listen(16)
+    print("ready", srv.getsockname()[1], flush=True)
+    if srv.fileno() != 3:
+        os.dup2(srv.fileno(), 3)
+    os.set_inheritable(3, True)  # python sockets are close-on-exec; dup2 onto the same fd would not clear it
+    env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES="vsock-test")
+    os.execvpe(cmd[0], cmd, env)
+
+
+def pass_connected(cid: int, port: int, cmd: list) -> None:
+    import os
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    s.connect((cid, port))
+    if s.fileno() != 3:
+        os.dup2(s.fileno(), 3)
+    os.set_inheritable(3, True)
+    env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+    os.execvpe(cmd[0], cmd, env)
+
+
 def recv_exact(s: socket.socket, n: int) -> bytes:
     out = b""
     while len(out) < n:
@@ -103,6 +162,14 @@ if __name__ == "__main__":
         echo_server()
     elif sys.argv[1] == "client":
         client(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1] == "seq-echo-server":
+        seq_echo_server()
+    elif sys.argv[1] == "seq-client":
+        seq_client(int(sys.argv[2]), int(sys.argv[3]), [int(x) for x in sys.argv[4:]])
+    elif sys.argv[1] == "activate":
+        activate(sys.argv[2], sys.argv[3:])
+    elif sys.argv[1] == "pass-connected":
+        pass_connected(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
     elif sys.argv[1] == "pingpong":
         pingpong(*map(int, sys.argv[2:6]))
     elif sys.argv[1] == "stream":
