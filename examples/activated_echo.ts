@@ -10,7 +10,7 @@
  * then serves that one with `fromFd(3)` (`--accepted`).
  */
 import process from "node:process";
-import { fromFd, listenFds, type VsockConn, VsockListener, type VsockSeqpacketConn } from "../mod.ts";
+import { fromFd, listenFds, type VsockConn, type VsockListener, type VsockSeqpacketConn } from "../mod.ts";
 
 async function echo(conn: VsockConn | VsockSeqpacketConn): Promise<void> {
   if ("send" in conn) {

@@ -9,8 +9,12 @@
 /// <reference types="bun-types" />
 import type { ErrorFactory, StreamIO } from "./types.ts";
 
-/** Stop reading from the kernel once this much is waiting for `read()`. */
-const HIGH_WATER = 256 * 1024;
+/**
+ * Stop reading from the kernel once this much is waiting for `read()`. It is
+ * read-ahead on top of the kernel's window (`bufferSize`), so it stays small:
+ * a non-reading consumer holds back its peer after window + 64 KiB.
+ */
+export const HIGH_WATER = 64 * 1024;
 
 /** The parts of Bun's socket this file uses; `pause`/`resume` exist at runtime but are not all typed. */
 interface BunSocket {

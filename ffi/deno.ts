@@ -9,6 +9,8 @@
 import { type CType, LIBC_PATH, SYMBOLS } from "./symbols.ts";
 import type { Adapter, EpollWaiter, Libc } from "./types.ts";
 
+const MSG_NOSIGNAL = 0x4000;
+
 const NATIVE: Record<CType, Deno.NativeType> = {
   i32: "i32",
   u32: "u32",
@@ -32,6 +34,13 @@ function definitions(): Deno.ForeignLibraryInterface {
     name: "epoll_wait",
     parameters: ["i32", "buffer", "i32", "i32"],
     result: "i32",
+    nonblocking: true,
+  };
+  // Blocking sends for SEQPACKET sockets, on the same pool.
+  out.send_nonblocking = {
+    name: "send",
+    parameters: ["i32", "buffer", "usize", "i32"],
+    result: "isize",
     nonblocking: true,
   };
   return out;
@@ -62,6 +71,7 @@ interface DenoSymbols {
   eventfd(init: number, flags: number): number;
   __errno_location(): Deno.PointerValue;
   epoll_wait_nonblocking(ep: number, ev: Uint8Array, max: number, ms: number): Promise<number>;
+  send_nonblocking(fd: number, b: Uint8Array, n: bigint, f: number): Promise<number | bigint>;
 }
 
 /** Opens libc with Deno's FFI and returns the adapter. Needs `--allow-ffi`. */
@@ -106,6 +116,12 @@ export function createDenoAdapter(): Adapter {
     runtime: "deno",
     libc,
     epollEventSize,
+    // A quarter of the pool: the waiter and file I/O keep room.
+    maxSendsInFlight: 8,
+    async sendOffThread(fd: number, data: Uint8Array): Promise<number> {
+      const n = await s.send_nonblocking(fd, data, BigInt(data.byteLength), MSG_NOSIGNAL);
+      return n < 0 ? -1 : Number(n); // errno stayed on the pool thread
+    },
     createEpollWaiter(epfd: number, maxEvents: number): EpollWaiter {
       const events = new Uint8Array(epollEventSize * maxEvents);
       return {

@@ -76,6 +76,16 @@ export interface Adapter {
   readonly libc: Libc;
   /** `sizeof(struct epoll_event)`: 12 on x86-64 (packed), 16 elsewhere. */
   readonly epollEventSize: number;
+  /**
+   * Runs one blocking `send(fd, data, MSG_NOSIGNAL)` off the JS thread, for
+   * sockets in blocking mode (SEQPACKET: a non-blocking send can queue part of
+   * a message and still fail with EAGAIN). Resolves with the byte count, or
+   * `-errno`; `-1` where the runtime cannot read errno off-thread (Deno).
+   * `data` is kept alive until it settles.
+   */
+  sendOffThread(fd: number, data: Uint8Array): Promise<number>;
+  /** How many `sendOffThread` calls may be in flight at once (Deno's FFI pool has 32 threads in all). */
+  readonly maxSendsInFlight: number;
   /** Creates the one off-thread waiter for `epfd`, with room for `maxEvents`. */
   createEpollWaiter(epfd: number, maxEvents: number): EpollWaiter;
   /**

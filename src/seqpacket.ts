@@ -5,8 +5,9 @@
  *
  * @module
  */
+import { adapter } from "../ffi/mod.ts";
 import type { VsockAddr } from "./addr.ts";
-import { MSG_NOSIGNAL, SHUT_WR } from "./constants.ts";
+import { MSG_NOSIGNAL, SHUT_WR, SO_ERROR, SOL_SOCKET } from "./constants.ts";
 import { check, VsockError } from "./errors.ts";
 import type { Reactor } from "./reactor.ts";
 import { libc } from "./socket.ts";
@@ -14,9 +15,45 @@ import { VsockSocket } from "./vsock_socket.ts";
 
 const EINTR = 4;
 const EAGAIN = 11;
+const ENOMEM = 12;
+const EPIPE = 32;
 const EMSGSIZE = 90;
 /** With it, recv returns a message's real length even when the buffer was shorter. */
 const MSG_TRUNC = 0x20;
+const MSG_DONTWAIT = 0x40;
+const SHUT_RDWR = 2;
+const FIONBIO = 0x5421;
+
+/**
+ * Why sends are blocking calls off the JS thread: Linux's vsock_connectible_sendmsg,
+ * for a non-blocking SEQPACKET socket whose peer has room for only part of a
+ * message, queues that part and still returns EAGAIN (the count is reported
+ * only for a whole message). Any retry then corrupts the message stream — seen
+ * in the test VM as a 200,000-byte message arriving mangled. So these sockets
+ * stay in blocking mode, receives pass MSG_DONTWAIT, and each send is one
+ * blocking call that queues the whole message or fails.
+ */
+let sendsInFlight = 0;
+const sendQueue: (() => void)[] = [];
+
+async function sendSlot(): Promise<void> {
+  if (sendsInFlight < adapter.maxSendsInFlight) {
+    sendsInFlight++;
+    return;
+  }
+  await new Promise<void>((resolve) => sendQueue.push(resolve));
+}
+
+function releaseSendSlot(): void {
+  const next = sendQueue.shift();
+  if (next) next(); // the slot passes straight on
+  else sendsInFlight--;
+}
+
+/** Puts a connected SEQPACKET fd in blocking mode (see above). */
+export function makeBlocking(fd: number): void {
+  check(libc.ioctl(fd, FIONBIO, new Uint8Array(4)), "ioctl(FIONBIO)");
+}
 
 /**
  * One receive buffer for the whole process: receives are synchronous calls on
@@ -51,8 +88,9 @@ export class VsockSeqpacketConn extends VsockSocket implements AsyncIterable<Uin
   readonly remoteAddr: VsockAddr;
   readonly #reactor: Reactor;
   #receiveLimit: number;
+  #sending = 0;
 
-  /** @internal Made by `connect()`, a listener, or `fromFd()`; the fd is registered with `reactor`. */
+  /** @internal Made by `connect()`, a listener, or `fromFd()`; the fd is blocking and registered with `reactor`. */
   constructor(fd: number, localAddr: VsockAddr, remoteAddr: VsockAddr, reactor: Reactor) {
     super(fd, "message connection");
     this.localAddr = localAddr;
@@ -76,33 +114,64 @@ export class VsockSeqpacketConn extends VsockSocket implements AsyncIterable<Uin
     this.#receiveLimit = Math.max(this.#receiveLimit, super.bufferSize);
   }
 
-  /** Sends one message, whole; waits while the peer's buffer has no room. */
+  /**
+   * Sends one message, whole: it resolves once the kernel has queued all of
+   * it, waiting while the peer's buffer is full. A message larger than the
+   * peer's buffer fails with `EMSGSIZE` and sends nothing.
+   */
   async send(message: Uint8Array): Promise<void> {
     if (!(message instanceof Uint8Array)) throw new TypeError("VsockSeqpacketConn.send takes a Uint8Array");
     if (message.byteLength === 0) throw new RangeError("vsock cannot carry an empty SEQPACKET message");
-    for (;;) {
-      this.assertOpen("send");
-      const n = libc.send(this.fd, message, MSG_NOSIGNAL);
-      if (n === message.byteLength) return;
-      if (n >= 0) {
-        throw new VsockError({
-          errno: EMSGSIZE,
-          syscall: "send",
-          address: this.remoteAddr,
-          message: `send to ${this.remoteAddr} queued ${n} of ${message.byteLength} bytes (EMSGSIZE)`,
-        });
-      }
-      if (n === -EAGAIN) await this.#reactor.wait(this.fd, "write");
-      else if (n === -EMSGSIZE) {
-        throw new VsockError({
-          errno: EMSGSIZE,
-          syscall: "send",
-          address: this.remoteAddr,
-          message:
-            `send to ${this.remoteAddr} failed: a ${message.byteLength}-byte message is larger than the peer's vsock buffer (its bufferSize) (EMSGSIZE)`,
-        });
-      } else if (n !== -EINTR) throw new VsockError({ errno: -n, syscall: "send", address: this.remoteAddr });
+    this.assertOpen("send");
+    await sendSlot();
+    this.#sending++;
+    let n: number;
+    try {
+      if (this.closed) throw this.#closedWhileSending();
+      n = await adapter.sendOffThread(this.fd, message);
+    } finally {
+      this.#sending--;
+      releaseSendSlot();
+      if (this.closed && this.#sending === 0) this.#release();
     }
+    if (n === message.byteLength) return;
+    if (this.closed) throw this.#closedWhileSending();
+    throw this.#sendError(n, message.byteLength);
+  }
+
+  #closedWhileSending(): VsockError {
+    return new VsockError({
+      errno: 9,
+      syscall: "send",
+      address: this.remoteAddr,
+      message: `send to ${this.remoteAddr} stopped: the message connection was closed (EBADF)`,
+    });
+  }
+
+  /** The error for a failed send; `n` is `-errno`, or `-1` when the runtime could not read errno. */
+  #sendError(n: number, size: number): VsockError {
+    let errno = -n;
+    if (n === -1 || n >= 0) {
+      // errno unknown: a pending socket error, else a zero-length send (which
+      // queues nothing) tells a broken connection from a too-large message.
+      const pending = new Uint8Array(4);
+      libc.getsockopt(this.fd, SOL_SOCKET, SO_ERROR, pending, new Uint32Array([4]));
+      const soError = new DataView(pending.buffer).getInt32(0, true);
+      const probe = libc.send(this.fd, new Uint8Array(0), MSG_NOSIGNAL | MSG_DONTWAIT);
+      errno = soError !== 0 ? soError : probe < 0 ? -probe : EMSGSIZE;
+    }
+    if (errno === EMSGSIZE || errno === ENOMEM) {
+      // Linux before 6.5 reports a too-large SEQPACKET message as ENOMEM.
+      return new VsockError({
+        errno,
+        code: "EMSGSIZE",
+        syscall: "send",
+        address: this.remoteAddr,
+        message:
+          `send to ${this.remoteAddr} failed: a ${size}-byte message is larger than the peer's vsock buffer (its bufferSize) (EMSGSIZE)`,
+      });
+    }
+    return new VsockError({ errno: errno || EPIPE, syscall: "send", address: this.remoteAddr });
   }
 
   /**
@@ -116,7 +185,7 @@ export class VsockSeqpacketConn extends VsockSocket implements AsyncIterable<Uin
     for (;;) {
       if (this.closed) return null;
       const buffer = scratchOf(this.#receiveLimit);
-      const n = libc.recv(this.fd, buffer, MSG_TRUNC);
+      const n = libc.recv(this.fd, buffer, MSG_TRUNC | MSG_DONTWAIT);
       if (n > buffer.byteLength) {
         throw new VsockError({
           errno: EMSGSIZE,
@@ -144,10 +213,23 @@ export class VsockSeqpacketConn extends VsockSocket implements AsyncIterable<Uin
     }
   }
 
-  /** Closes at once; a pending `receive()` resolves `null`. A second call does nothing. */
+  /**
+   * Closes at once: a pending `receive()` resolves `null`, a pending `send()`
+   * rejects. A second call does nothing.
+   */
   close(): void {
     if (!this.markClosed()) return;
+    // Wakes a send blocked in the kernel (it returns EPIPE); the fd itself is
+    // closed once no send is using it, so no call outlives its socket.
+    libc.shutdown(this.fd, SHUT_RDWR);
     this.#reactor.unregister(this.fd);
+    if (this.#sending === 0) this.#release();
+  }
+
+  #released = false;
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
     libc.close(this.fd);
   }
 

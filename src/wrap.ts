@@ -7,7 +7,7 @@
  */
 import type { VsockAddr } from "./addr.ts";
 import { VsockConn } from "./conn.ts";
-import { VsockSeqpacketConn } from "./seqpacket.ts";
+import { makeBlocking, VsockSeqpacketConn } from "./seqpacket.ts";
 import { getReactor, libc, openStream, type SocketType } from "./socket.ts";
 
 /** A stream connection, or a message connection for `"seqpacket"`. */
@@ -21,6 +21,7 @@ export async function wrapConnected(
   // Message sockets always use the reactor: a runtime's own stream loop would not keep boundaries.
   const loop = getReactor();
   try {
+    makeBlocking(fd);
     loop.register(fd);
     return new VsockSeqpacketConn(fd, local, remote, loop);
   } catch (error) {

@@ -8,6 +8,8 @@
   py_peer.py activate stream|seqpacket CMD...  act as systemd: listen on fd 3 (any port), print "ready PORT",
                                   exec CMD with LISTEN_FDS=1 LISTEN_PID=<pid> LISTEN_FDNAMES=vsock-test
   py_peer.py pass-connected CID PORT CMD...  connect, pass the connected socket as fd 3 (systemd Accept=yes), exec CMD
+  py_peer.py fill CID PORT         connect and write without ever being read until the kernel stops
+                                  taking data (non-blocking), print how many bytes it took
   py_peer.py pingpong CID PORT ROUNDS SIZE   print microseconds per round trip (benchmark baseline)
   py_peer.py stream CID PORT BYTES CHUNK     send BYTES, half-close, await the sink's count; print MiB/s
 """
@@ -122,6 +124,22 @@ def pass_connected(cid: int, port: int, cmd: list) -> None:
     os.execvpe(cmd[0], cmd, env)
 
 
+def fill(cid: int, port: int) -> None:
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    s.connect((cid, port))
+    s.setblocking(False)
+    chunk, total, stalls = bytes(4096), 0, 0
+    while stalls < 10:  # stalled for 10 x 50 ms: the window is full
+        try:
+            total += s.send(chunk)
+            stalls = 0
+        except BlockingIOError:
+            stalls += 1
+            time.sleep(0.05)
+    print(total, flush=True)
+    s.close()
+
+
 def recv_exact(s: socket.socket, n: int) -> bytes:
     out = b""
     while len(out) < n:
@@ -170,6 +188,8 @@ if __name__ == "__main__":
         activate(sys.argv[2], sys.argv[3:])
     elif sys.argv[1] == "pass-connected":
         pass_connected(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
+    elif sys.argv[1] == "fill":
+        fill(int(sys.argv[2]), int(sys.argv[3]))
     elif sys.argv[1] == "pingpong":
         pingpong(*map(int, sys.argv[2:6]))
     elif sys.argv[1] == "stream":

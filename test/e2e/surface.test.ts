@@ -1,0 +1,138 @@
+/**
+ * The rest of the vsock(7) surface over real vsock CID 1: which socket options
+ * the kernel honours, the TO_HOST flag, fd adoption, systemd activation, and
+ * reconnecting after the server restarts.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, listen, type ListenOptions, VsockAddr } from "../../mod.ts";
+import { sleep } from "../helpers.ts";
+import { BUN, DENO, freePort, Peer } from "./procs.ts";
+
+const KiB = 1024;
+const ME = "Bun" in globalThis ? [BUN] : [DENO, "run", "--allow-ffi", "--allow-env", "--allow-read"];
+
+/**
+ * How many bytes an independent writer (python3) gets into a connection
+ * accepted by a listener with these options, whose reader never reads: the
+ * kernel's flow-control window, not any runtime's own buffering.
+ */
+async function inFlight(options: ListenOptions): Promise<number> {
+  using listener = listen(options as ListenOptions & { type?: "stream" });
+  const writer = new Peer("python3", ["test/peers/py_peer.py", "fill", "1", String(listener.addr.port)]);
+  using _server = await listener.accept();
+  return Number((await writer.done()).trim());
+}
+
+test("bufferSize is the flow-control window; SO_RCVBUF is not (measured)", async () => {
+  const small = await inFlight({ bufferSize: 64 * KiB });
+  const normal = await inFlight({});
+  const tinyRcvbuf = await inFlight({ receiveBufferSize: 4 * KiB });
+  // On Bun the adopted socket also reads ahead up to 64 KiB (ffi/bun_stream.ts HIGH_WATER).
+  const readAhead = "Bun" in globalThis ? 64 * KiB : 0;
+  assert.ok(small >= 32 * KiB && small <= 64 * KiB + readAhead, `bufferSize 64 KiB let ${small} bytes in`);
+  assert.ok(normal > 128 * KiB && normal <= 256 * KiB + readAhead, `default let ${normal} bytes in`);
+  assert.ok(normal - small >= 128 * KiB, `bufferSize barely moved the window: ${small} vs ${normal}`);
+  assert.ok(tinyRcvbuf >= normal - 16 * KiB, `SO_RCVBUF 4 KiB limited in-flight data to ${tinyRcvbuf}`);
+});
+
+test("accepted connections inherit the listener's vsock options", async () => {
+  using listener = listen({ bufferSize: 96 * KiB, connectTimeout: 3000 });
+  using client = await connect({ cid: 1, port: listener.addr.port, bufferSize: 48 * KiB });
+  using server = await listener.accept();
+  assert.equal(server.bufferSize, 96 * KiB);
+  assert.equal(server.connectTimeout, 3000);
+  assert.equal(client.bufferSize, 48 * KiB);
+});
+
+test("TO_HOST: the flag is packed into svm_flags and the kernel accepts it on CID 1", async () => {
+  using listener = listen();
+  const address = new VsockAddr(1, listener.addr.port, true);
+  assert.equal(address.toBytes()[12], 1);
+  using conn = await connect({ cid: 1, port: listener.addr.port, toHost: true });
+  using server = await listener.accept();
+  assert.equal(conn.remoteAddr.toHost, true);
+  await conn.writeAll(new Uint8Array([9]));
+  const buf = new Uint8Array(1);
+  assert.equal(await server.read(buf), 1);
+  assert.equal(buf[0], 9);
+});
+
+test("systemd activation end to end: a service started with LISTEN_FDS serves real traffic (stream and seqpacket)", async () => {
+  for (const type of ["stream", "seqpacket"] as const) {
+    const service = new Peer("python3", [
+      "test/peers/py_peer.py",
+      "activate",
+      type,
+      ...ME,
+      "examples/activated_echo.ts",
+    ]);
+    try {
+      const [, port] = await service.match(/ready (\d+)/);
+      await service.match(/activated vsock-test/);
+      if (type === "stream") {
+        using conn = await connect({ cid: 1, port: Number(port) });
+        await conn.writeAll(new TextEncoder().encode("activated"));
+        await conn.closeWrite();
+        assert.equal(await new Response(conn.readable).text(), "activated");
+      } else {
+        using conn = await connect({ cid: 1, port: Number(port), type });
+        await conn.send(new TextEncoder().encode("one message"));
+        assert.equal(new TextDecoder().decode((await conn.receive())!), "one message");
+      }
+    } finally {
+      service.kill();
+    }
+  }
+});
+
+test("fromFd adopts a connected socket passed in as fd 3 (systemd Accept=yes)", async () => {
+  using listener = listen();
+  const service = new Peer("python3", [
+    "test/peers/py_peer.py",
+    "pass-connected",
+    "1",
+    String(listener.addr.port),
+    ...ME,
+    "examples/activated_echo.ts",
+    "--accepted",
+  ]);
+  try {
+    using conn = await listener.accept();
+    await service.match(/accepted fd 3: vsock:\/\/\S+ <- vsock:\/\/1:\d+/);
+    await conn.writeAll(new TextEncoder().encode("through fd 3"));
+    await conn.closeWrite();
+    assert.equal(await new Response(conn.readable).text(), "through fd 3");
+    await service.done();
+  } finally {
+    service.kill();
+  }
+});
+
+test("the reconnecting client survives its server being killed and restarted", async () => {
+  const port = await freePort();
+  const serve = (): Peer =>
+    new Peer(
+      ...(ME.length === 1
+        ? [BUN, ["examples/echo_server.ts", String(port)]]
+        : [DENO, ["run", "--allow-ffi", "examples/echo_server.ts", String(port)]]) as [string, string[]],
+    );
+  let server = serve();
+  await server.match(/listening/);
+  const client = new Peer(ME[0], [...ME.slice(1), "examples/reconnecting_client.ts", `vsock://1:${port}`, "30"]);
+  try {
+    await client.match(/echo: line 5\b/);
+    server.kill();
+    await server.exited;
+    await client.match(/connection lost|connect failed/);
+    await sleep(500); // the client backs off while nothing listens
+    server = serve();
+    await server.match(/listening/);
+    const out = await client.done(120_000);
+    assert.match(out, /echo: line 29\b/);
+    assert.equal((out.match(/^connected to/gm) ?? []).length >= 2, true, out);
+  } finally {
+    client.kill();
+    server.kill();
+  }
+});
