@@ -136,3 +136,12 @@ test("the reconnecting client survives its server being killed and restarted", a
     server.kill();
   }
 });
+
+test("the README's examples/surface.ts runs as written on this runtime", async () => {
+  const out = await new Peer(ME[0], [...ME.slice(1), "examples/surface.ts"]).done();
+  const lines = out.trim().split("\n");
+  assert.deepEqual(lines.slice(0, 3), ["first", "second", "65536 2000"]);
+  assert.match(lines[3], /^fd \d+ belongs to the connection/);
+  assert.ok(["ENODEV", "EOPNOTSUPP", "ESOCKTNOSUPPORT"].includes(lines[4]), lines[4]);
+  assert.match(lines[5], /^true local CID now \d+$/);
+});
