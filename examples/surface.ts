@@ -5,7 +5,7 @@
  *   bun examples/surface.ts
  *   deno run --allow-ffi --allow-env examples/surface.ts
  */
-import { bindDatagram, connect, listen, localCid, shouldReconnect, VsockError } from "../mod.ts";
+import { bindDatagram, connect, listen, localCid, shouldReconnect, type VsockError } from "../mod.ts";
 
 // Messages: SOCK_SEQPACKET keeps boundaries — one send is one receive.
 const server = listen({ type: "seqpacket" });

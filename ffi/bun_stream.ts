@@ -10,11 +10,12 @@
 import type { ErrorFactory, StreamIO } from "./types.ts";
 
 /**
- * Stop reading from the kernel once this much is waiting for `read()`. It is
+ * Pause reading from the kernel once this much is waiting for `read()`. It is
  * read-ahead on top of the kernel's window (`bufferSize`), so it stays small:
- * a non-reading consumer holds back its peer after window + 64 KiB.
+ * Bun pauses after the read that passes it, so a consumer that does not read
+ * holds back its peer after at most window + 64 KiB + one read.
  */
-export const HIGH_WATER = 64 * 1024;
+const HIGH_WATER = 64 * 1024;
 
 /** The parts of Bun's socket this file uses; `pause`/`resume` exist at runtime but are not all typed. */
 interface BunSocket {

@@ -18,6 +18,6 @@ echo "== e2e on deno"
 node_modules/.bin/deno test --allow-all test/e2e 2>&1 || rc=1
 if [[ ${VSOCK_FIGURES:-1} == 1 ]]; then
   echo "== figures (measurements, not assertions)"
-  BENCH_ROUNDS=${BENCH_ROUNDS:-3} bash bench/quick.sh || rc=1
+  BENCH_QUICK=1 bash bench/run.sh --inside || rc=1
 fi
 exit $rc

@@ -2,14 +2,20 @@
  * Independent C peer and baseline for vsock tests and benchmarks: plain
  * blocking socket calls, nothing shared with the library.
  *
- *   vsock_peer echo-server PORT           echo every connection (a child per connection)
- *   vsock_peer sink-server PORT           read each connection to EOF, answer the byte count (8 bytes, LE)
+ *   vsock_peer echo-server PORT [tcp]     echo every connection (one process, epoll: 1,000s of connections)
+ *   vsock_peer sink-server PORT [tcp]     read each connection to EOF, answer the byte count (8 bytes, LE)
  *   vsock_peer pingpong CID PORT ROUNDS SIZE   print microseconds per round trip
  *   vsock_peer stream CID PORT BYTES CHUNK     send BYTES, half-close, await the count; print MiB/s
+ *   vsock_peer connects CID PORT COUNT         connect and close COUNT times; print connects per second
  *
- * Servers print "ready" once listening.
+ * Servers print "ready" once listening; with "tcp" they listen on 127.0.0.1:PORT instead of vsock.
  */
+#define _GNU_SOURCE /* accept4 */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,11 +35,18 @@ static double now(void) {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int listen_on(unsigned port) {
-  int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+static int listen_on(unsigned port, int tcp) {
+  int fd = socket(tcp ? AF_INET : AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) die("socket");
-  struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
-  if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) die("bind");
+  if (tcp) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) die("bind");
+  } else {
+    struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) die("bind");
+  }
   if (listen(fd, 1024) < 0) die("listen");
   printf("ready\n");
   fflush(stdout);
@@ -67,7 +80,35 @@ static void read_exact(int fd, char *p, size_t n) {
   }
 }
 
-static void serve(int lfd, int sink) {
+/* One process, level-triggered epoll: echoes what each connection sends. */
+static void echo_epoll(int lfd) {
+  static char buf[256 * 1024];
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd}, evs[256];
+  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  for (;;) {
+    int n = epoll_wait(ep, evs, 256, -1);
+    for (int i = 0; i < n; i++) {
+      int fd = evs[i].data.fd;
+      if (fd == lfd) {
+        int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0) continue;
+        struct epoll_event cev = {.events = EPOLLIN, .data.fd = c};
+        epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+        continue;
+      }
+      ssize_t r = read(fd, buf, sizeof buf);
+      if (r <= 0) {
+        close(fd); /* also leaves the epoll set */
+        continue;
+      }
+      write_all(fd, buf, (size_t)r); /* blocking fd: the peers here read their echoes */
+    }
+  }
+}
+
+/* A child per connection: count to EOF, answer the count. */
+static void sink(int lfd) {
   signal(SIGCHLD, SIG_IGN);
   static char buf[256 * 1024];
   for (;;) {
@@ -76,11 +117,8 @@ static void serve(int lfd, int sink) {
     if (fork() == 0) {
       uint64_t total = 0;
       ssize_t r;
-      while ((r = read(c, buf, sizeof buf)) > 0) {
-        total += (uint64_t)r;
-        if (!sink) write_all(c, buf, (size_t)r);
-      }
-      if (sink) write_all(c, (const char *)&total, sizeof total);
+      while ((r = read(c, buf, sizeof buf)) > 0) total += (uint64_t)r;
+      write_all(c, (const char *)&total, sizeof total);
       shutdown(c, SHUT_WR);
       _exit(0);
     }
@@ -89,8 +127,16 @@ static void serve(int lfd, int sink) {
 }
 
 int main(int argc, char **argv) {
-  if (argc == 3 && !strcmp(argv[1], "echo-server")) serve(listen_on(atoi(argv[2])), 0);
-  if (argc == 3 && !strcmp(argv[1], "sink-server")) serve(listen_on(atoi(argv[2])), 1);
+  int tcp = argc == 4 && !strcmp(argv[3], "tcp");
+  if ((argc == 3 || tcp) && !strcmp(argv[1], "echo-server")) echo_epoll(listen_on(atoi(argv[2]), tcp));
+  if ((argc == 3 || tcp) && !strcmp(argv[1], "sink-server")) sink(listen_on(atoi(argv[2]), tcp));
+  if (argc == 5 && !strcmp(argv[1], "connects")) {
+    long count = atol(argv[4]);
+    double t0 = now();
+    for (long i = 0; i < count; i++) close(connect_to(atoi(argv[2]), atoi(argv[3])));
+    printf("%.0f\n", count / (now() - t0));
+    return 0;
+  }
   if (argc == 6 && !strcmp(argv[1], "pingpong")) {
     int fd = connect_to(atoi(argv[2]), atoi(argv[3]));
     long rounds = atol(argv[4]);

@@ -1,0 +1,77 @@
+"""Medians, ratios, the table on stdout and bench/results.json, from bench/run.sh's raw lines."""
+import datetime
+import json
+import statistics
+import sys
+
+raw_path, rounds, quick, kernel = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
+raw: dict = {}
+for line in open(raw_path):
+    workload, who, *values = line.split()
+    raw.setdefault(workload, {}).setdefault(who, []).append([float(v) for v in values])
+
+
+def med(workload: str, who: str, i: int = 0):
+    runs = raw.get(workload, {}).get(who)
+    return statistics.median(r[i] for r in runs) if runs else None
+
+
+def ratio(a, b):
+    return round(a / b, 2) if a is not None and b else None
+
+
+ratios = {
+    "bun_pingpong_vs_c": ratio(med("pingpong", "bun"), med("pingpong", "c")),
+    "bun_stream_vs_c": ratio(med("stream", "bun"), med("stream", "c")),
+    "deno_pingpong_vs_deno_native": ratio(med("pingpong", "deno"), med("pingpong", "deno_native")),
+    "deno_stream_vs_deno_native": ratio(med("stream", "deno"), med("stream", "deno_native")),
+    "bun_connect_vs_c": ratio(med("connects", "bun"), med("connects", "c")),
+    "deno_connect_vs_c": ratio(med("connects", "deno"), med("connects", "c")),
+    "bun_rss_kib_per_conn": med("many", "bun", 1),
+    "deno_rss_kib_per_conn": med("many", "deno", 1),
+    "deno_native_rss_kib_per_conn": med("many", "deno_native", 1),
+    "bun_many_vs_deno_native": ratio(med("many", "bun"), med("many", "deno_native")),
+    "deno_many_vs_deno_native": ratio(med("many", "deno"), med("many", "deno_native")),
+    "deno_pingpong_vs_c": ratio(med("pingpong", "deno"), med("pingpong", "c")),
+    "deno_stream_vs_c": ratio(med("stream", "deno"), med("stream", "c")),
+}
+targets = {
+    "bun_pingpong_vs_c": ("<=", 1.3),
+    "bun_stream_vs_c": (">=", 0.9),
+    "deno_pingpong_vs_deno_native": ("<=", 1.0),
+    "deno_stream_vs_deno_native": (">=", 1.0),
+    "bun_connect_vs_c": (">=", 0.8),
+    "deno_connect_vs_c": (">=", 0.8),
+    "bun_rss_kib_per_conn": ("<", 64),
+    "deno_rss_kib_per_conn": ("<", 64),
+}
+
+units = {"pingpong": "us/round (lower is better)", "stream": "MiB/s", "connects": "connects+closes/s", "many": "round trips/s, KiB RSS/conn"}
+print(f"vsock benchmarks, CID 1, kernel {kernel}, medians of {rounds} interleaved rounds{' (quick)' if quick else ''}")
+for workload, unit in units.items():
+    print(f"\n{workload} — {unit}")
+    for who in raw.get(workload, {}):
+        values = " ".join(f"{statistics.median(r[i] for r in raw[workload][who]):.1f}" for i in range(len(raw[workload][who][0])))
+        print(f"  {who:<12} {values}")
+print("\nratios (latency: ours/baseline, lower is better; throughput and rate: ours/baseline, higher is better)")
+for name, value in ratios.items():
+    target = targets.get(name)
+    verdict = ""
+    if target and value is not None:
+        op, bound = target
+        met = value <= bound if op == "<=" else value >= bound if op == ">=" else value < bound
+        verdict = f"  target {op} {bound}: {'met' if met else 'MISSED'}"
+    print(f"  {name:<30} {value}{verdict}")
+
+result = {
+    "date": datetime.date.today().isoformat(),
+    "environment": f"QEMU TCG guest (-cpu max, 2 vCPU) unless run natively; kernel {kernel}; vsock_loopback CID 1",
+    "rounds": rounds,
+    "quick": quick,
+    "ratios": ratios,
+    "raw": raw,
+}
+if not quick:
+    with open("bench/results.json", "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
