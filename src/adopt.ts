@@ -6,14 +6,13 @@
  * @module
  */
 import process from "node:process";
-import { checkVsockFd, prepareAdoptedFd } from "./adopt_fd.ts";
+import { checkVsockFd, inspectFd, prepareAdoptedFd } from "./adopt_fd.ts";
 import type { VsockConn } from "./conn.ts";
 import { VsockError } from "./errors.ts";
 import { listen, type VsockListener } from "./listener.ts";
 import type { VsockSeqpacketConn } from "./seqpacket.ts";
 import { parseType, socketAddress, type SocketType } from "./socket.ts";
 import { wrapConnected } from "./wrap.ts";
-import { inspectFd } from "./adopt_fd.ts";
 import { AF_VSOCK, SOCK_SEQPACKET, SOCK_STREAM } from "./constants.ts";
 
 /** `sd_listen_fds(3)`: passed fds start here. */

@@ -7,7 +7,6 @@
  *
  * @module
  */
-import type { VsockAddr } from "./addr.ts";
 import { AF_VSOCK, SOL_SOCKET } from "./constants.ts";
 import { check } from "./errors.ts";
 import { libc } from "./socket.ts";
@@ -167,7 +166,7 @@ export function setOption<K extends keyof SocketOptions>(fd: number, name: K, va
  * Applies the options given at creation. The limits go first so a size
  * outside today's [min, max] is not clamped before the limit moves.
  */
-export function applyOptions(fd: number, options: SocketOptions, _address?: VsockAddr): void {
+export function applyOptions(fd: number, options: SocketOptions): void {
   for (const name of ["bufferMaxSize", "bufferMinSize", ...NAMES.filter((n) => !n.startsWith("bufferM"))] as const) {
     const value = options[name];
     if (value !== undefined) setOption(fd, name, value as never);
