@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { AF_VSOCK, SOL_SOCKET } from "./constants.ts";
+import { AF_VSOCK } from "./constants.ts";
 import { VsockError } from "./errors.ts";
+import { getIntOption } from "./options.ts";
 import { libc, type SocketType, sockType } from "./socket.ts";
 
 const SO_TYPE = 3;
@@ -25,20 +26,23 @@ const FAMILIES: Record<number, string> = {
 };
 const TYPES: Record<number, string> = { 1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET" };
 
+/** `getIntOption`, with errors that name the fd someone handed us. */
 function intOption(fd: number, name: number, what: string): number {
-  const value = new Uint8Array(4);
-  const r = libc.getsockopt(fd, SOL_SOCKET, name, value, new Uint32Array([4]));
-  if (r === -ENOTSOCK) {
-    throw new VsockError({ errno: ENOTSOCK, syscall: "getsockopt", message: `fd ${fd} is not a socket (ENOTSOCK)` });
-  }
-  if (r < 0) {
+  try {
+    return getIntOption(fd, name, what);
+  } catch (error) {
+    if (!(error instanceof VsockError)) throw error;
+    if (error.errno === ENOTSOCK) {
+      throw new VsockError({ errno: ENOTSOCK, syscall: "getsockopt", message: `fd ${fd} is not a socket (ENOTSOCK)` });
+    }
     throw new VsockError({
-      errno: -r,
+      errno: error.errno,
       syscall: `getsockopt(${what})`,
-      message: `fd ${fd}: getsockopt(${what}) failed (${-r === 9 ? "EBADF: not an open fd" : `errno ${-r}`})`,
+      message: `fd ${fd}: getsockopt(${what}) failed (${
+        error.errno === 9 ? "EBADF: not an open fd" : `errno ${error.errno}`
+      })`,
     });
   }
-  return new DataView(value.buffer).getInt32(0, true);
 }
 
 /** What an fd is: its family, type and whether it listens. Throws for a non-socket. */

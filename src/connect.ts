@@ -5,10 +5,10 @@
  * @module
  */
 import { VsockAddr } from "./addr.ts";
-import { SO_ERROR, SOL_SOCKET } from "./constants.ts";
+import { SO_ERROR } from "./constants.ts";
 import type { VsockConn } from "./conn.ts";
 import { check, VsockError } from "./errors.ts";
-import { applyOptions, type SocketOptions, validateOptions } from "./options.ts";
+import { applyOptions, getIntOption, type SocketOptions, validateOptions } from "./options.ts";
 import type { VsockSeqpacketConn } from "./seqpacket.ts";
 import { getReactor, libc, parseType, socketAddress, type SocketType, vsockSocket } from "./socket.ts";
 import { wrapConnected } from "./wrap.ts";
@@ -63,15 +63,16 @@ function parseOptions(options: ConnectOptions | string): Parsed {
   };
 }
 
-/** The connect error held by a socket, 0 while it is still in progress or done. */
-function pendingError(fd: number): number {
-  const value = new Uint8Array(4);
-  check(libc.getsockopt(fd, SOL_SOCKET, SO_ERROR, value, new Uint32Array([4])), "getsockopt");
-  return new DataView(value.buffer).getInt32(0, true);
-}
-
-/** Waits for an in-progress connect on `fd` to finish; rejects on error, abort or timeout. */
-async function finishConnect(fd: number, address: VsockAddr, signal?: AbortSignal, timeout?: number): Promise<void> {
+/**
+ * Waits for an in-progress connect on `fd` to finish and returns the peer's
+ * address; rejects on error, abort or timeout.
+ */
+async function finishConnect(
+  fd: number,
+  address: VsockAddr,
+  signal?: AbortSignal,
+  timeout?: number,
+): Promise<VsockAddr> {
   const loop = getReactor();
   loop.register(fd);
   let cancelled: unknown = undefined;
@@ -97,13 +98,15 @@ async function finishConnect(fd: number, address: VsockAddr, signal?: AbortSigna
     for (;;) {
       await loop.wait(fd, "write");
       if (cancelled !== undefined) throw cancelled;
-      const error = pendingError(fd);
+      // The connect's outcome is SO_ERROR, not writability.
+      const error = getIntOption(fd, SO_ERROR, "SO_ERROR");
       if (error !== 0) throw new VsockError({ errno: error, syscall: "connect", address });
       // Writable with no error but not connected yet: a spurious wake-up.
-      const peer = new Uint8Array(16);
-      const r = libc.getpeername(fd, peer, new Uint32Array([16]));
-      if (r >= 0) return;
-      if (r !== -ENOTCONN) throw new VsockError({ errno: -r, syscall: "connect", address });
+      try {
+        return socketAddress(fd, "getpeername");
+      } catch (e) {
+        if (!(e instanceof VsockError && e.errno === ENOTCONN)) throw e;
+      }
     }
   } finally {
     clearTimeout(timer);
@@ -139,10 +142,12 @@ export async function connect(options: ConnectOptions | string): Promise<VsockCo
     applyOptions(fd, socketOptions);
     let r = libc.connect(fd, address.toBytes());
     while (r === -EINTR) r = libc.connect(fd, address.toBytes());
-    if (r === -EINPROGRESS) await finishConnect(fd, address, signal, timeout);
-    else check(r, "connect", address);
+    if (r === -EINPROGRESS) remote = await finishConnect(fd, address, signal, timeout);
+    else {
+      check(r, "connect", address);
+      remote = socketAddress(fd, "getpeername");
+    }
     local = socketAddress(fd, "getsockname");
-    remote = socketAddress(fd, "getpeername");
   } catch (error) {
     libc.close(fd);
     throw error;

@@ -17,7 +17,7 @@ import {
   VMADDR_CID_ANY,
   VMADDR_PORT_ANY,
 } from "./constants.ts";
-import { check, VsockError } from "./errors.ts";
+import { VsockError } from "./errors.ts";
 import { getReactor, libc, socketAddress } from "./socket.ts";
 import { VsockSocket } from "./vsock_socket.ts";
 
@@ -124,7 +124,7 @@ export function bindDatagram(options: { cid?: number; port?: number } = {}): Vso
     return new VsockDatagramSocket(fd, socketAddress(fd, "getsockname"));
   } catch (error) {
     getReactor().unregister(fd);
-    check(libc.close(fd), "close");
+    libc.close(fd);
     throw error;
   }
 }

@@ -187,8 +187,9 @@ function adoptListener(
   options: SocketOptions,
 ): VsockListener<VsockConn | VsockSeqpacketConn> {
   const listening = adoptedListenerFd(fd, type);
-  if (!listening) check(libc.listen(fd, backlog), "listen", socketAddress(fd, "getsockname"));
+  const bound = socketAddress(fd, "getsockname");
+  if (!listening) check(libc.listen(fd, backlog), "listen", bound);
   applyOptions(fd, options);
   getReactor().register(fd);
-  return new VsockListener(fd, socketAddress(fd, "getsockname"), type);
+  return new VsockListener(fd, bound, type);
 }

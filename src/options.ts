@@ -91,7 +91,8 @@ function setU64(fd: number, name: number, what: string, v: number): void {
   check(libc.setsockopt(fd, AF_VSOCK, name, value), `setsockopt(${what})`);
 }
 
-function getInt(fd: number, name: number, what: string): number {
+/** Reads an int `SOL_SOCKET` option (`what` names it in the error). */
+export function getIntOption(fd: number, name: number, what: string): number {
   const value = new Uint8Array(4);
   check(libc.getsockopt(fd, SOL_SOCKET, name, value, new Uint32Array([4])), `getsockopt(${what})`);
   return new DataView(value.buffer).getInt32(0, true);
@@ -123,11 +124,11 @@ export function getOption(fd: number, name: keyof SocketOptions): number | boole
       return Number(view.getBigInt64(0, true)) * 1000 + Math.round(Number(view.getBigInt64(8, true)) / 1000);
     }
     case "receiveBufferSize":
-      return getInt(fd, SO_RCVBUF, "SO_RCVBUF");
+      return getIntOption(fd, SO_RCVBUF, "SO_RCVBUF");
     case "sendBufferSize":
-      return getInt(fd, SO_SNDBUF, "SO_SNDBUF");
+      return getIntOption(fd, SO_SNDBUF, "SO_SNDBUF");
     case "keepAlive":
-      return getInt(fd, SO_KEEPALIVE, "SO_KEEPALIVE") !== 0;
+      return getIntOption(fd, SO_KEEPALIVE, "SO_KEEPALIVE") !== 0;
   }
 }
 

@@ -7,8 +7,9 @@
  */
 import { adapter } from "../ffi/mod.ts";
 import type { VsockAddr } from "./addr.ts";
-import { MSG_NOSIGNAL, SHUT_WR, SO_ERROR, SOL_SOCKET } from "./constants.ts";
+import { MSG_NOSIGNAL, SHUT_WR, SO_ERROR } from "./constants.ts";
 import { check, VsockError } from "./errors.ts";
+import { getIntOption } from "./options.ts";
 import type { Reactor } from "./reactor.ts";
 import { libc } from "./socket.ts";
 import { VsockSocket } from "./vsock_socket.ts";
@@ -154,9 +155,7 @@ export class VsockSeqpacketConn extends VsockSocket implements AsyncIterable<Uin
     if (n === -1 || n >= 0) {
       // errno unknown: a pending socket error, else a zero-length send (which
       // queues nothing) tells a broken connection from a too-large message.
-      const pending = new Uint8Array(4);
-      libc.getsockopt(this.fd, SOL_SOCKET, SO_ERROR, pending, new Uint32Array([4]));
-      const soError = new DataView(pending.buffer).getInt32(0, true);
+      const soError = getIntOption(this.fd, SO_ERROR, "SO_ERROR");
       const probe = libc.send(this.fd, new Uint8Array(0), MSG_NOSIGNAL | MSG_DONTWAIT);
       errno = soError !== 0 ? soError : probe < 0 ? -probe : EMSGSIZE;
     }
