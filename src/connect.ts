@@ -11,6 +11,7 @@ import { check, VsockError } from "./errors.ts";
 import { applyOptions, getIntOption, type SocketOptions, validateOptions } from "./options.ts";
 import type { VsockSeqpacketConn } from "./seqpacket.ts";
 import { getReactor, libc, parseType, socketAddress, type SocketType, vsockSocket } from "./socket.ts";
+import { unwatch } from "./reactor.ts";
 import { wrapConnected } from "./wrap.ts";
 
 const EINTR = 4;
@@ -65,7 +66,9 @@ function parseOptions(options: ConnectOptions | string): Parsed {
 
 /**
  * Waits for an in-progress connect on `fd` to finish and returns the peer's
- * address; rejects on error, abort or timeout.
+ * address; rejects on error, abort or timeout. On success `fd` stays
+ * registered with the reactor (the connection's reads and writes park there
+ * next; openStream drops it for runtimes that adopt the fd), on failure not.
  */
 async function finishConnect(
   fd: number,
@@ -94,6 +97,7 @@ async function finishConnect(
       ),
     timeout,
   );
+  let connected = false;
   try {
     for (;;) {
       await loop.wait(fd, "write");
@@ -103,7 +107,9 @@ async function finishConnect(
       if (error !== 0) throw new VsockError({ errno: error, syscall: "connect", address });
       // Writable with no error but not connected yet: a spurious wake-up.
       try {
-        return socketAddress(fd, "getpeername");
+        const peer = socketAddress(fd, "getpeername");
+        connected = true;
+        return peer;
       } catch (e) {
         if (!(e instanceof VsockError && e.errno === ENOTCONN)) throw e;
       }
@@ -111,7 +117,7 @@ async function finishConnect(
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
-    loop.unregister(fd);
+    if (!connected) loop.unregister(fd);
   }
 }
 
@@ -149,6 +155,7 @@ export async function connect(options: ConnectOptions | string): Promise<VsockCo
     }
     local = socketAddress(fd, "getsockname");
   } catch (error) {
+    unwatch(fd);
     libc.close(fd);
     throw error;
   }

@@ -152,3 +152,8 @@ export function reactor(adapter: Adapter): Reactor {
   instance ??= new Reactor(adapter);
   return instance;
 }
+
+/** Stops watching `fd` if the process's reactor exists and watches it (see {@link Reactor.unregister}). */
+export function unwatch(fd: number): void {
+  instance?.unregister(fd);
+}

@@ -10,7 +10,7 @@ import { VsockAddr } from "./addr.ts";
 import { AF_VSOCK, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM, SOCKADDR_VM_SIZE } from "./constants.ts";
 import { check, VsockError } from "./errors.ts";
 import { PolledStream } from "./polled_stream.ts";
-import { type Reactor, reactor } from "./reactor.ts";
+import { type Reactor, reactor, unwatch } from "./reactor.ts";
 
 /** The libc every socket call goes through. */
 export const libc: Libc = adapter.libc;
@@ -59,6 +59,8 @@ export function streamError(errno: number, syscall: string): Error {
  */
 export async function openStream(fd: number): Promise<StreamIO> {
   if (adapter.adoptStream) {
+    // The runtime's loop watches the fd from now on; ours lets go (a no-op unless connect() left it registered).
+    unwatch(fd);
     try {
       return await adapter.adoptStream(fd, streamError);
     } catch (error) {
