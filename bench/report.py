@@ -35,6 +35,27 @@ ratios = {
     "deno_pingpong_vs_c": ratio(med("pingpong", "deno"), med("pingpong", "c")),
     "deno_stream_vs_c": ratio(med("stream", "deno"), med("stream", "c")),
 }
+
+# The runtimes' own sockets against C on the same kernel and transport: the
+# floor under the targets that compare ours with C. (No runtime has a C-speed
+# event loop; where its own TCP sits far from C's TCP, so does any vsock code on it.)
+floors = {
+    "bun_tcp_pingpong_vs_c_tcp": ratio(med("pingpong", "bun_tcp"), med("pingpong", "c_tcp")),
+    "bun_tcp_stream_vs_c_tcp": ratio(med("stream", "bun_tcp"), med("stream", "c_tcp")),
+    "bun_tcp_connect_vs_c_tcp": ratio(med("connects", "bun_tcp"), med("connects", "c_tcp")),
+    "deno_tcp_pingpong_vs_c_tcp": ratio(med("pingpong", "deno_tcp"), med("pingpong", "c_tcp")),
+    "deno_tcp_stream_vs_c_tcp": ratio(med("stream", "deno_tcp"), med("stream", "c_tcp")),
+    "deno_tcp_connect_vs_c_tcp": ratio(med("connects", "deno_tcp"), med("connects", "c_tcp")),
+    "deno_native_connect_vs_c": ratio(med("connects", "deno_native"), med("connects", "c")),
+    "deno_native_pingpong_vs_c": ratio(med("pingpong", "deno_native"), med("pingpong", "c")),
+}
+# Deno: what ours pays over Deno's own vsock per ping-pong round, next to one
+# hand-off through Deno's FFI pool (bench/deno_hop.ts): a parked read costs one.
+gap = med("pingpong", "deno"), med("pingpong", "deno_native")
+deno_hop = {
+    "deno_pingpong_gap_us": round(gap[0] - gap[1], 1) if None not in gap else None,
+    "deno_ffi_offthread_call_us": med("hop", "deno"),
+}
 targets = {
     "bun_pingpong_vs_c": ("<=", 1.3),
     "bun_stream_vs_c": (">=", 0.9),
@@ -46,7 +67,13 @@ targets = {
     "deno_rss_kib_per_conn": ("<", 64),
 }
 
-units = {"pingpong": "us/round (lower is better)", "stream": "MiB/s", "connects": "connects+closes/s", "many": "round trips/s, KiB RSS/conn"}
+units = {
+    "pingpong": "us/round (lower is better)",
+    "stream": "MiB/s",
+    "connects": "connects+closes/s",
+    "many": "round trips/s, KiB RSS/conn",
+    "hop": "us per Deno nonblocking FFI call round trip",
+}
 print(f"vsock benchmarks, CID 1, kernel {kernel}, medians of {rounds} interleaved rounds{' (quick)' if quick else ''}")
 for workload, unit in units.items():
     print(f"\n{workload} — {unit}")
@@ -63,12 +90,21 @@ for name, value in ratios.items():
         verdict = f"  target {op} {bound}: {'met' if met else 'MISSED'}"
     print(f"  {name:<30} {value}{verdict}")
 
+print("\nfloors: the runtimes' own sockets against C (same workloads)")
+for name, value in floors.items():
+    print(f"  {name:<30} {value}")
+print("\nDeno's extra cost per parked read")
+for name, value in deno_hop.items():
+    print(f"  {name:<30} {value}")
+
 result = {
     "date": datetime.date.today().isoformat(),
     "environment": f"QEMU TCG guest (-cpu max, 2 vCPU) unless run natively; kernel {kernel}; vsock_loopback CID 1",
     "rounds": rounds,
     "quick": quick,
     "ratios": ratios,
+    "floors": floors,
+    "deno_hop": deno_hop,
     "raw": raw,
 }
 if not quick:

@@ -4,7 +4,8 @@
 # vsock_loopback, otherwise inside the test VM. Every round runs every client
 # once, interleaved, so drift on a noisy machine hits all alike; medians of
 # BENCH_ROUNDS (default 5) rounds are printed as ratios, and written with the
-# raw numbers to bench/results.json.
+# raw numbers to bench/results.json, with two floors: each runtime's own TCP
+# against C over TCP, and one hand-off through Deno's FFI pool (deno_hop.ts).
 #   BENCH_QUICK=1  smaller workloads and 3 rounds (the test suite's figures)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -49,10 +50,11 @@ declare -A CMD=(
 )
 # workload -> clients (vsock clients talk to the vsock servers, *_tcp ones to the TCP servers)
 declare -A WHO=(
-  [pingpong]="c python3 deno_native bun deno bun_tcp deno_tcp"
-  [stream]="c socat deno_native bun deno bun_tcp deno_tcp"
-  [connects]="c deno_native bun deno bun_tcp deno_tcp"
+  [pingpong]="c python3 deno_native bun deno c_tcp bun_tcp deno_tcp"
+  [stream]="c socat deno_native bun deno c_tcp bun_tcp deno_tcp"
+  [connects]="c deno_native bun deno c_tcp bun_tcp deno_tcp"
   [many]="deno_native bun deno"
+  [hop]="deno"
 )
 
 run_one() { # workload client -> prints the number(s)
@@ -62,6 +64,9 @@ run_one() { # workload client -> prints the number(s)
     pingpong:c) "$PEER" pingpong 1 "$echo" "$PINGS" 64 ;;
     stream:c) "$PEER" stream 1 "$sink" "$STREAM" "$CHUNK" ;;
     connects:c) "$PEER" connects 1 "$echo" "$CONNECTS" ;;
+    pingpong:c_tcp) "$PEER" pingpong tcp "$echo" "$PINGS" 64 ;;
+    stream:c_tcp) "$PEER" stream tcp "$sink" "$STREAM" "$CHUNK" ;;
+    connects:c_tcp) "$PEER" connects tcp "$echo" "$CONNECTS" ;;
     pingpong:python3) ${CMD[python3]} pingpong 1 "$echo" "$PINGS" 64 ;;
     stream:socat)
       local t0 t1
@@ -73,13 +78,14 @@ run_one() { # workload client -> prints the number(s)
     stream:*) ${CMD[$who]} stream "$sink" "$STREAM" "$CHUNK" ;;
     connects:*) ${CMD[$who]} connects "$echo" "$CONNECTS" ;;
     many:*) ${CMD[$who]} many "$echo" "$MANY" "$MANY_ROUNDS" ;;
+    hop:deno) "$DENO" run --allow-ffi bench/deno_hop.ts ;;
   esac
 }
 
 raw=$(mktemp)
 for ((r = 1; r <= ROUNDS; r++)); do
   echo "round $r/$ROUNDS" >&2
-  for w in pingpong stream connects many; do
+  for w in pingpong stream connects many hop; do
     for who in ${WHO[$w]}; do
       if out=$(run_one "$w" "$who" 2>/tmp/bench-err); then
         echo "$w $who $out" >>"$raw"

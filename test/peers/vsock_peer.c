@@ -9,12 +9,15 @@
  *   vsock_peer connects CID PORT COUNT         connect and close COUNT times; print connects per second
  *
  * Servers print "ready" once listening; with "tcp" they listen on 127.0.0.1:PORT instead of vsock.
+ * A client given "tcp" for CID connects to 127.0.0.1:PORT: the benchmark's "C over TCP" line, which
+ * shows how far each runtime's own TCP sockets sit from plain C on the same kernel.
  */
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -53,11 +56,21 @@ static int listen_on(unsigned port, int tcp) {
   return fd;
 }
 
-static int connect_to(unsigned cid, unsigned port) {
-  int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+static int connect_to(const char *cid, unsigned port) {
+  int tcp = !strcmp(cid, "tcp");
+  int fd = socket(tcp ? AF_INET : AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) die("socket");
-  struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port};
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) die("connect");
+  int r;
+  if (tcp) {
+    int one = 1; /* as the runtimes do: Bun and Deno set TCP_NODELAY on their TCP sockets */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    r = connect(fd, (struct sockaddr *)&a, sizeof a);
+  } else {
+    struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_cid = (unsigned)atoi(cid), .svm_port = port};
+    r = connect(fd, (struct sockaddr *)&a, sizeof a);
+  }
+  if (r < 0) die("connect");
   return fd;
 }
 
@@ -133,12 +146,12 @@ int main(int argc, char **argv) {
   if (argc == 5 && !strcmp(argv[1], "connects")) {
     long count = atol(argv[4]);
     double t0 = now();
-    for (long i = 0; i < count; i++) close(connect_to(atoi(argv[2]), atoi(argv[3])));
+    for (long i = 0; i < count; i++) close(connect_to(argv[2], atoi(argv[3])));
     printf("%.0f\n", count / (now() - t0));
     return 0;
   }
   if (argc == 6 && !strcmp(argv[1], "pingpong")) {
-    int fd = connect_to(atoi(argv[2]), atoi(argv[3]));
+    int fd = connect_to(argv[2], atoi(argv[3]));
     long rounds = atol(argv[4]);
     size_t size = (size_t)atol(argv[5]);
     char *buf = calloc(1, size);
@@ -151,7 +164,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc == 6 && !strcmp(argv[1], "stream")) {
-    int fd = connect_to(atoi(argv[2]), atoi(argv[3]));
+    int fd = connect_to(argv[2], atoi(argv[3]));
     uint64_t bytes = strtoull(argv[4], NULL, 10), got = 0;
     size_t chunk = (size_t)atol(argv[5]);
     char *buf = calloc(1, chunk);
