@@ -34,7 +34,11 @@ test("bufferSize is the flow-control window; SO_RCVBUF is not (measured)", async
   assert.ok(small >= 32 * KiB && small <= 64 * KiB + readAhead(64 * KiB), `bufferSize 64 KiB let ${small} bytes in`);
   assert.ok(normal > 128 * KiB && normal <= 256 * KiB + readAhead(256 * KiB), `default let ${normal} bytes in`);
   assert.ok(normal - small >= 128 * KiB, `bufferSize barely moved the window: ${small} vs ${normal}`);
-  assert.ok(tinyRcvbuf >= normal - 16 * KiB, `SO_RCVBUF 4 KiB limited in-flight data to ${tinyRcvbuf}`);
+  // SO_RCVBUF 4 KiB leaves the default window in force. Bun's read-ahead varies from run to run, so
+  // there the figure is held to the default window's bounds rather than to `normal` (flaked in CI).
+  const rcvbufMessage = `SO_RCVBUF 4 KiB limited in-flight data to ${tinyRcvbuf} (default: ${normal})`;
+  assert.ok(tinyRcvbuf > 128 * KiB && tinyRcvbuf <= 256 * KiB + readAhead(256 * KiB), rcvbufMessage);
+  if (!("Bun" in globalThis)) assert.ok(tinyRcvbuf >= normal - 16 * KiB, rcvbufMessage);
 });
 
 test("accepted connections inherit the listener's vsock options", async () => {
