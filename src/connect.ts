@@ -97,7 +97,6 @@ async function finishConnect(
       ),
     timeout,
   );
-  let connected = false;
   try {
     for (;;) {
       await loop.wait(fd, "write");
@@ -107,17 +106,17 @@ async function finishConnect(
       if (error !== 0) throw new VsockError({ errno: error, syscall: "connect", address });
       // Writable with no error but not connected yet: a spurious wake-up.
       try {
-        const peer = socketAddress(fd, "getpeername");
-        connected = true;
-        return peer;
+        return socketAddress(fd, "getpeername");
       } catch (e) {
         if (!(e instanceof VsockError && e.errno === ENOTCONN)) throw e;
       }
     }
+  } catch (error) {
+    loop.unregister(fd);
+    throw error;
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
-    if (!connected) loop.unregister(fd);
   }
 }
 
