@@ -7,7 +7,9 @@
  * code cannot join. Prints microseconds per round trip, median of 5 batches.
  * Run: `deno run --allow-ffi bench/deno_hop.ts`.
  */
-const lib = Deno.dlopen("libc.so.6", {
+import { LIBC_PATH } from "../ffi/symbols.ts";
+
+const lib = Deno.dlopen(LIBC_PATH, {
   getpid: { parameters: [], result: "i32", nonblocking: true },
 });
 const BATCH = 2000;

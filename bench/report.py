@@ -20,34 +20,38 @@ def ratio(a, b):
     return round(a / b, 2) if a is not None and b else None
 
 
+def vs(workload: str, ours: str, baseline: str):
+    return ratio(med(workload, ours), med(workload, baseline))
+
+
 ratios = {
-    "bun_pingpong_vs_c": ratio(med("pingpong", "bun"), med("pingpong", "c")),
-    "bun_stream_vs_c": ratio(med("stream", "bun"), med("stream", "c")),
-    "deno_pingpong_vs_deno_native": ratio(med("pingpong", "deno"), med("pingpong", "deno_native")),
-    "deno_stream_vs_deno_native": ratio(med("stream", "deno"), med("stream", "deno_native")),
-    "bun_connect_vs_c": ratio(med("connects", "bun"), med("connects", "c")),
-    "deno_connect_vs_c": ratio(med("connects", "deno"), med("connects", "c")),
+    "bun_pingpong_vs_c": vs("pingpong", "bun", "c"),
+    "bun_stream_vs_c": vs("stream", "bun", "c"),
+    "deno_pingpong_vs_deno_native": vs("pingpong", "deno", "deno_native"),
+    "deno_stream_vs_deno_native": vs("stream", "deno", "deno_native"),
+    "bun_connect_vs_c": vs("connects", "bun", "c"),
+    "deno_connect_vs_c": vs("connects", "deno", "c"),
     "bun_rss_kib_per_conn": med("many", "bun", 1),
     "deno_rss_kib_per_conn": med("many", "deno", 1),
     "deno_native_rss_kib_per_conn": med("many", "deno_native", 1),
-    "bun_many_vs_deno_native": ratio(med("many", "bun"), med("many", "deno_native")),
-    "deno_many_vs_deno_native": ratio(med("many", "deno"), med("many", "deno_native")),
-    "deno_pingpong_vs_c": ratio(med("pingpong", "deno"), med("pingpong", "c")),
-    "deno_stream_vs_c": ratio(med("stream", "deno"), med("stream", "c")),
+    "bun_many_vs_deno_native": vs("many", "bun", "deno_native"),
+    "deno_many_vs_deno_native": vs("many", "deno", "deno_native"),
+    "deno_pingpong_vs_c": vs("pingpong", "deno", "c"),
+    "deno_stream_vs_c": vs("stream", "deno", "c"),
 }
 
 # The runtimes' own sockets against C on the same kernel and transport: the
 # floor under the targets that compare ours with C. (No runtime has a C-speed
 # event loop; where its own TCP sits far from C's TCP, so does any vsock code on it.)
 floors = {
-    "bun_tcp_pingpong_vs_c_tcp": ratio(med("pingpong", "bun_tcp"), med("pingpong", "c_tcp")),
-    "bun_tcp_stream_vs_c_tcp": ratio(med("stream", "bun_tcp"), med("stream", "c_tcp")),
-    "bun_tcp_connect_vs_c_tcp": ratio(med("connects", "bun_tcp"), med("connects", "c_tcp")),
-    "deno_tcp_pingpong_vs_c_tcp": ratio(med("pingpong", "deno_tcp"), med("pingpong", "c_tcp")),
-    "deno_tcp_stream_vs_c_tcp": ratio(med("stream", "deno_tcp"), med("stream", "c_tcp")),
-    "deno_tcp_connect_vs_c_tcp": ratio(med("connects", "deno_tcp"), med("connects", "c_tcp")),
-    "deno_native_connect_vs_c": ratio(med("connects", "deno_native"), med("connects", "c")),
-    "deno_native_pingpong_vs_c": ratio(med("pingpong", "deno_native"), med("pingpong", "c")),
+    "bun_tcp_pingpong_vs_c_tcp": vs("pingpong", "bun_tcp", "c_tcp"),
+    "bun_tcp_stream_vs_c_tcp": vs("stream", "bun_tcp", "c_tcp"),
+    "bun_tcp_connect_vs_c_tcp": vs("connects", "bun_tcp", "c_tcp"),
+    "deno_tcp_pingpong_vs_c_tcp": vs("pingpong", "deno_tcp", "c_tcp"),
+    "deno_tcp_stream_vs_c_tcp": vs("stream", "deno_tcp", "c_tcp"),
+    "deno_tcp_connect_vs_c_tcp": vs("connects", "deno_tcp", "c_tcp"),
+    "deno_native_connect_vs_c": vs("connects", "deno_native", "c"),
+    "deno_native_pingpong_vs_c": vs("pingpong", "deno_native", "c"),
 }
 # Deno: what ours pays over Deno's own vsock per ping-pong round, next to one
 # hand-off through Deno's FFI pool (bench/deno_hop.ts): a parked read costs one.
