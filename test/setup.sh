@@ -11,6 +11,7 @@ install() {
   local missing=()
   command -v socat >/dev/null || missing+=(socat)
   command -v python3 >/dev/null || missing+=(python3)
+  command -v curl >/dev/null || missing+=(curl)
   command -v cc >/dev/null || missing+=(gcc libc6-dev)
   if ((${#missing[@]})); then
     if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then

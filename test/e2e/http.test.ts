@@ -1,0 +1,306 @@
+/**
+ * HTTP over real AF_VSOCK CID 1, against peers nobody here wrote: python3's
+ * http.client and http.server on AF_VSOCK, Deno's own vsock HTTP client
+ * (createHttpClient's vsock proxy) and server (Deno.serve transport vsock),
+ * curl through a socat TCP→vsock bridge; and the example agent on the other
+ * runtime. Then streaming, abort, allowCids, errors, shutdown, load and fds.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHttpClient, fetch, serve, type ServeHandler, type VsockHttpServer } from "../../http.ts";
+import { connect } from "../../mod.ts";
+import { openFds, sleep, withTimeout } from "../helpers.ts";
+import { collect, pattern, sha256, streamOf } from "./data.ts";
+import { BUN, DENO, Peer } from "./procs.ts";
+
+const MiB = 1024 * 1024;
+const OTHER = "Bun" in globalThis ? "deno" : "bun";
+const quiet = { onListen: (): void => {} };
+
+/** Our test server: GET → JSON about the request, POST/PUT → the body streamed back. */
+const echoHandler: ServeHandler = (req, info) => {
+  if (req.method === "POST" || req.method === "PUT") return new Response(req.body);
+  const url = new URL(req.url);
+  return Response.json({ path: url.pathname + url.search, host: req.headers.get("host"), cid: info.remoteAddr.cid });
+};
+
+function ourServer(handler: ServeHandler = echoHandler, options = {}): VsockHttpServer {
+  return serve({ ...quiet, ...options }, handler);
+}
+
+test("python3 http.client on AF_VSOCK -> our server: three keep-alive GETs, 1 MiB POST echoed intact", async () => {
+  await using server = ourServer();
+  const py = new Peer("python3", ["test/peers/py_http.py", "client", String(server.addr.port)]);
+  const out = JSON.parse(await py.done());
+  assert.equal(out.sockets, 1, "all requests should share one connection");
+  assert.deepEqual(out.gets.map((g: [number, string]) => g.slice(0, 2)), [[200, "OK"], [200, "OK"], [200, "OK"]]);
+  assert.deepEqual(out.gets.map((g: [number, string, { path: string; cid: number }]) => g[2].path), [
+    "/a",
+    "/b?x=1",
+    "/c",
+  ]);
+  assert.equal(out.gets[0][2].cid, 1);
+  const [status, length, got, sent] = out.echo;
+  assert.equal(status, 200);
+  assert.equal(length, MiB);
+  assert.equal(got, sent);
+});
+
+test("Deno's createHttpClient vsock proxy client -> our server (absolute-form request lines)", async () => {
+  await using server = ourServer();
+  const deno = new Peer(DENO, [
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "test/peers/deno_http.ts",
+    "client",
+    String(server.addr.port),
+  ]);
+  const out = JSON.parse(await deno.done());
+  assert.deepEqual(out.gets.map((g: [number, { path: string }]) => [g[0], g[1].path]), [
+    [200, "/a"],
+    [200, "/b?x=1"],
+    [200, "/c"],
+  ]);
+  const [status, length, got, sent] = out.echo;
+  assert.deepEqual([status, length, got], [200, MiB, sent]);
+});
+
+test("curl -> socat TCP-LISTEN/VSOCK-CONNECT bridge -> our server", async () => {
+  await using server = ourServer();
+  const tcpPort = 20000 + Math.floor(Math.random() * 30000);
+  const socat = new Peer("socat", [
+    `TCP-LISTEN:${tcpPort},bind=127.0.0.1,reuseaddr,fork`,
+    `VSOCK-CONNECT:1:${server.addr.port}`,
+  ]);
+  try {
+    // Text, so that curl's stdout survives the trip through a string.
+    const text = Array.from(pattern(128 * 1024), (b) => b.toString(16).padStart(2, "0")).join("");
+    const body = new TextEncoder().encode(text);
+    let out = "";
+    for (let i = 0; i < 50 && !out; i++) {
+      const curl = new Peer("curl", [
+        "-sS",
+        "--fail",
+        `http://127.0.0.1:${tcpPort}/hi?x=1`,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} ",
+        "--next",
+        "-sS",
+        "--fail",
+        "--data-binary",
+        "@-",
+        `http://127.0.0.1:${tcpPort}/echo`,
+      ], body);
+      const code = await curl.exited;
+      if (code === 0) out = curl.stdout;
+      else await sleep(100); // socat not listening yet
+    }
+    assert.ok(out.startsWith("200 "), `curl said: ${out.slice(0, 100)}`);
+    assert.equal(out.length, 4 + text.length);
+    assert.equal(out.slice(4), text);
+  } finally {
+    socat.kill();
+  }
+});
+
+test("our client -> python3 http.server on AF_VSOCK: keep-alive GETs, Content-Length POST, chunked response", async () => {
+  const py = new Peer("python3", ["test/peers/py_http.py", "server"]);
+  try {
+    const [, port] = await py.match(/ready (\d+)/);
+    using client = createHttpClient({ cid: 1, port: Number(port) });
+    for (const path of ["/one", "/two?y=2"]) {
+      const res = await client.fetch(path);
+      assert.equal(res.status, 200);
+      const json = await res.json();
+      assert.equal(json.path, path);
+      assert.equal(json.host, "localhost");
+    }
+    const data = pattern(MiB + 3);
+    const echoed = await client.fetch("/echo", { method: "POST", body: data as Uint8Array<ArrayBuffer> });
+    assert.equal(sha256(new Uint8Array(await echoed.arrayBuffer())), sha256(data));
+    assert.equal(await (await client.fetch("/stream")).text(), "part0;part1;part2;");
+    // The module-level fetch with a vsock:// URL reaches the same server.
+    const viaUrl = await fetch(`vsock://1:${port}/via-url`);
+    assert.equal((await viaUrl.json()).path, "/via-url");
+  } finally {
+    py.kill();
+  }
+});
+
+test("our client -> Deno.serve({ transport: 'vsock' })", async () => {
+  const deno = new Peer(DENO, [
+    "run",
+    "--unstable-vsock",
+    "--allow-net",
+    "--allow-read",
+    "test/peers/deno_http.ts",
+    "server",
+  ]);
+  try {
+    const [, port] = await deno.match(/ready (\d+)/);
+    using client = createHttpClient(`vsock://1:${port}`);
+    assert.equal((await (await client.fetch("/hello?z")).json()).path, "/hello?z");
+    const data = pattern(2 * MiB);
+    const res = await client.fetch("/echo", { method: "POST", body: streamOf(data) });
+    assert.equal(sha256(await collect(res.body!)), sha256(data));
+    assert.equal(await (await client.fetch("/stream")).text(), "part0;part1;part2;");
+  } finally {
+    deno.kill();
+  }
+});
+
+test(`our client -> examples/http_agent.ts running on ${OTHER}`, async () => {
+  const agent = OTHER === "bun"
+    ? new Peer(BUN, ["examples/http_agent.ts"])
+    : new Peer(DENO, ["run", "--allow-ffi", "--allow-sys", "--allow-run", "--allow-read", "examples/http_agent.ts"]);
+  try {
+    const [, port] = await agent.match(/agent listening on vsock:\/\/\*:(\d+)/);
+    using client = createHttpClient({ cid: 1, port: Number(port) });
+    assert.deepEqual(await (await client.fetch("/health")).json(), { ok: true });
+    assert.equal((await (await client.fetch("/v1/info")).json()).caller, 1);
+    const exec = await client.fetch("/v1/exec", { method: "POST", body: JSON.stringify({ argv: ["echo", "hi"] }) });
+    assert.deepEqual(await exec.json(), { code: 0, stdout: "hi\n", stderr: "" });
+    assert.equal((await client.fetch("/nope")).status, 404);
+    agent.proc.kill("SIGTERM");
+    assert.equal(await agent.exited, 0);
+    assert.match(agent.stdout, /agent: stopped/);
+  } finally {
+    agent.kill();
+  }
+});
+
+test("streaming both ways: 8 MiB streamed up and echoed down, chunk by chunk", async () => {
+  await using server = ourServer();
+  using client = createHttpClient({ cid: 1, port: server.addr.port });
+  const data = pattern(8 * MiB);
+  const res = await client.fetch("/echo", { method: "PUT", body: streamOf(data, 64 * 1024) });
+  let chunks = 0;
+  const parts: Uint8Array[] = [];
+  for await (const chunk of res.body!) {
+    chunks++;
+    parts.push(chunk);
+  }
+  const got = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) (got.set(p, at), at += p.byteLength);
+  assert.equal(sha256(got), sha256(data));
+  assert.ok(chunks > 8, `the response came in ${chunks} chunks`);
+});
+
+test("abort mid-body: the server's req.signal aborts, the client's read rejects with the reason", async () => {
+  let serverSaw!: (reason: unknown) => void;
+  const sawAbort = new Promise((r) => (serverSaw = r));
+  await using server = ourServer((req) => {
+    req.signal.addEventListener("abort", () => serverSaw(req.signal.reason));
+    let n = 0;
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        async pull(c) {
+          await sleep(5);
+          c.enqueue(new Uint8Array(1024).fill(n++));
+        },
+      }),
+    );
+  });
+  using client = createHttpClient({ cid: 1, port: server.addr.port });
+  const controller = new AbortController();
+  const res = await client.fetch("/forever", { signal: controller.signal });
+  const reader = res.body!.getReader();
+  await reader.read();
+  const reason = new Error("stop now");
+  controller.abort(reason);
+  await assert.rejects(withTimeout(reader.read(), 10_000, "read hung after abort"), (e) => e === reason);
+  await withTimeout(sawAbort, 10_000, "the server never saw the client go away");
+});
+
+test("allowCids: CID 1 is served when allowed and refused before parsing when not", async () => {
+  let calls = 0;
+  await using refusing = ourServer(() => (calls++, new Response("x")), { allowCids: [3] });
+  await using allowing = ourServer(() => (calls++, new Response("y")), { allowCids: [1] });
+  using a = createHttpClient({ cid: 1, port: allowing.addr.port });
+  assert.equal(await (await a.fetch("/")).text(), "y");
+  using r = createHttpClient({ cid: 1, port: refusing.addr.port });
+  await assert.rejects(r.fetch("/"));
+  assert.equal(calls, 1);
+});
+
+test("garbage over raw vsock gets 400, a throwing handler 500, and the server keeps serving", async () => {
+  const original = console.error;
+  console.error = () => {};
+  try {
+    await using server = ourServer((req) => {
+      if (new URL(req.url).pathname === "/throw") throw new Error("handler bug");
+      return new Response("fine");
+    });
+    const conn = await connect({ cid: 1, port: server.addr.port });
+    await conn.writeAll(new TextEncoder().encode("THIS IS NOT HTTP\r\n\r\n"));
+    const reply = new TextDecoder().decode(await collect(conn.readable));
+    conn.close();
+    assert.match(reply, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    using client = createHttpClient({ cid: 1, port: server.addr.port });
+    assert.equal((await client.fetch("/throw")).status, 500);
+    assert.equal(await (await client.fetch("/ok")).text(), "fine");
+  } finally {
+    console.error = original;
+  }
+});
+
+test("graceful shutdown: the request in flight finishes, then finished resolves and the port is free", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const server = ourServer(async () => (await gate, new Response("finished")));
+  using client = createHttpClient({ cid: 1, port: server.addr.port });
+  const inFlight = client.fetch("/slow");
+  await sleep(300);
+  const stopped = server.shutdown();
+  await assert.rejects(createHttpClient({ cid: 1, port: server.addr.port }).fetch("/new"), /ECONNRESET/);
+  release();
+  const res = await inFlight;
+  assert.equal(await res.text(), "finished");
+  assert.equal(res.headers.get("connection"), "close");
+  await withTimeout(stopped, 10_000, "shutdown never finished");
+});
+
+test("200 concurrent keep-alive clients, 5 requests each: nothing lost, nothing mixed up", async () => {
+  await using server = ourServer();
+  const clients = Array.from(
+    { length: 200 },
+    () => createHttpClient({ cid: 1, port: server.addr.port }, { maxSockets: 1 }),
+  );
+  try {
+    const results = await Promise.all(clients.map(async (client, i) => {
+      const seen: string[] = [];
+      for (let r = 0; r < 5; r++) {
+        const body = `client ${i} request ${r}`;
+        const res = await client.fetch(`/c${i}`, { method: "POST", body });
+        seen.push(await res.text());
+      }
+      return seen.every((s, r) => s === `client ${i} request ${r}`);
+    }));
+    assert.equal(results.filter(Boolean).length, 200);
+  } finally {
+    for (const c of clients) c.close();
+  }
+});
+
+test("fd count is flat after 5,000 requests (keep-alive pool and a connection per request)", async () => {
+  const before = openFds();
+  {
+    await using server = ourServer((req) => new Response(new URL(req.url).pathname));
+    using pooled = createHttpClient({ cid: 1, port: server.addr.port }, { maxSockets: 8 });
+    for (let batch = 0; batch < 50; batch++) {
+      const texts = await Promise.all(
+        Array.from({ length: 90 }, (_, i) => pooled.fetch(`/${batch}-${i}`).then((r) => r.text())),
+      );
+      assert.equal(texts[89], `/${batch}-89`);
+    }
+    using single = createHttpClient({ cid: 1, port: server.addr.port }, { keepAlive: false });
+    for (let i = 0; i < 500; i++) assert.equal(await (await single.fetch(`/s${i}`)).text(), `/s${i}`);
+  }
+  await sleep(500);
+  const after = openFds();
+  assert.ok(after <= before + 2, `fds before ${before}, after ${after}`);
+});
