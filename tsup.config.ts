@@ -1,10 +1,11 @@
 import { defineConfig } from "tsup";
 
-// The npm build: one ESM bundle for Bun consumers. The per-runtime adapters
+// The npm build: ESM bundles for Bun consumers, one per entry point (the core,
+// and ./http, which the core never loads; srvx stays a dependency). The per-runtime adapters
 // stay separate chunks behind their dynamic imports, and "bun:ffi" is left to
 // Bun. Declarations come from tsc (see tsconfig.json).
 export default defineConfig({
-  entry: ["mod.ts"],
+  entry: ["mod.ts", "http.ts"],
   format: ["esm"],
   target: "esnext",
   platform: "neutral",

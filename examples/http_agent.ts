@@ -3,7 +3,10 @@
  * host control plane. Runs as written on every supported runtime:
  *
  *   bun examples/http_agent.ts [PORT]
- *   deno run --allow-ffi --allow-sys --allow-run examples/http_agent.ts [PORT]
+ *   deno run --allow-ffi --allow-sys --allow-run --allow-env examples/http_agent.ts [PORT]
+ *
+ * (`--allow-run --allow-env` are for /v1/exec: a child process gets the
+ * agent's environment; `--allow-sys` for the hostname and uptime.)
  *
  * Without PORT the kernel picks one. Only the host (CID 2) and this machine
  * (CID 1, for trying it out) may call it: vsock CIDs cannot be forged from

@@ -342,20 +342,24 @@ export function fetch(input: string | URL | Request, init?: VsockRequestInit): P
   if (!href.startsWith("vsock://")) {
     return Promise.reject(new TypeError(`fetch() from vsock takes vsock://CID:PORT/path URLs, got ${href}`));
   }
+  // Not `new URL()`: vsock ports are 32-bit (the kernel hands out ports far
+  // above 65535), which URL parsing rejects.
+  const rest = href.slice("vsock://".length);
+  const slash = rest.search(/[/?#]/);
+  const authority = slash < 0 ? rest : rest.slice(0, slash);
+  const path = slash < 0 ? "/" : (rest[slash] === "/" ? "" : "/") + rest.slice(slash).replace(/#.*$/, "");
+  if (!/:\d+$/.test(authority)) {
+    return Promise.reject(new TypeError(`the URL has no port: ${href} (vsock://CID:PORT/path)`));
+  }
   let address: VsockAddr;
-  let url: URL;
   try {
-    url = new URL(href);
-    if (url.port === "") throw new TypeError(`the URL has no port: ${href} (vsock://CID:PORT/path)`);
-    address = VsockAddr.parse(`vsock://${url.hostname}:${url.port}`);
+    address = VsockAddr.parse(`vsock://${authority}`);
   } catch (error) {
-    return Promise.reject(
-      error instanceof TypeError || error instanceof RangeError ? error : new TypeError(String(error)),
-    );
+    return Promise.reject(error);
   }
   const key = `${address.cid}:${address.port}`;
   let client = shared.get(key);
   if (!client) shared.set(key, client = createHttpClient({ cid: address.cid, port: address.port }));
-  const httpUrl = `${ORIGIN}${url.pathname}${url.search}`;
+  const httpUrl = ORIGIN + path;
   return client.fetch(input instanceof Request ? new Request(httpUrl, input) : httpUrl, init);
 }

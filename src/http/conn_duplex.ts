@@ -45,7 +45,6 @@ export class ConnDuplex extends Duplex {
   #buffer = new Uint8Array(READ_SIZE);
   #idleMs = 0;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
-  #refed = true;
 
   /** @param conn a connected stream; the duplex owns it from now on. */
   constructor(conn: ByteConn) {
@@ -154,21 +153,18 @@ export class ConnDuplex extends Duplex {
     return this;
   }
 
-  /** An idle connection of this library never keeps the process alive; pending I/O does. */
+  /**
+   * `net.Socket.ref`, called by `http.Agent` on sockets it takes from its pool.
+   * Nothing to do: an idle connection of this library never keeps the process
+   * alive, and pending I/O always does.
+   */
   ref(): this {
-    this.#refed = true;
     return this;
   }
 
-  /** See {@link ref}. */
+  /** `net.Socket.unref`, called by `http.Agent` on sockets it pools; see {@link ref}. */
   unref(): this {
-    this.#refed = false;
     return this;
-  }
-
-  /** Whether {@link ref} was called last (informational: the library already unrefs idle sockets). */
-  get refed(): boolean {
-    return this.#refed;
   }
 
   /** The peer's CID as a string for vsock (what `net.Socket.remoteAddress` holds for IP), else its address. */

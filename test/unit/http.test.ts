@@ -304,6 +304,9 @@ test("bad arguments get clear TypeErrors and RangeErrors", async () => {
   await assert.rejects(fetch("http://example.com/"), /vsock:\/\/CID:PORT/);
   await assert.rejects(fetch("vsock://1/no-port"), /no port/);
   await assert.rejects(fetch("vsock://banana:80/"), TypeError);
+  await assert.rejects(fetch("vsock://1:99999999999/"), RangeError); // above 32 bits
+  // 32-bit ports (the kernel hands them out) pass parsing and fail only at connect: no vsock here.
+  await assert.rejects(fetch("vsock://1:1760176449/x?y"), (e) => e instanceof VsockError);
   const client = createHttpClient({ cid: 1, port: 80 });
   await assert.rejects(client.fetch("/", { timeout: -1 }), RangeError);
   await assert.rejects(client.fetch("https://x/"), /plain http/);

@@ -11,6 +11,13 @@ test("the README's echo example is examples/readme_echo.ts, word for word", () =
   assert.equal(block[1], readFileSync(root + "examples/readme_echo.ts", "utf8"));
 });
 
+test("the README's HTTP example is examples/readme_http.ts, word for word", () => {
+  const readme = readFileSync(root + "README.md", "utf8");
+  const block = readme.match(/```ts\n(import \{ createHttpClient[\s\S]*?)```/);
+  assert.ok(block, "README has no HTTP example");
+  assert.equal(block[1], readFileSync(root + "examples/readme_http.ts", "utf8"));
+});
+
 test("the README's two newcomer lines are the npm scripts that exist", () => {
   const readme = readFileSync(root + "README.md", "utf8");
   const scripts = JSON.parse(readFileSync(root + "package.json", "utf8")).scripts;
