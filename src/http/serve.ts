@@ -111,6 +111,15 @@ function clientErrorResponse(code: string | undefined): string {
 }
 
 /**
+ * Sends what is queued, half-closes, then closes: a peer that never closes
+ * its side cannot keep the connection (or a shutdown) waiting.
+ */
+function closeAfterFlush(socket: Duplex, last?: string): void {
+  socket.once("finish", () => socket.destroy());
+  socket.end(last);
+}
+
+/**
  * A running HTTP server over vsock, from {@link serve}. Stop it with
  * `shutdown()`, the `signal` option, or `await using`.
  */
@@ -140,7 +149,7 @@ export class VsockHttpServer implements AsyncDisposable {
     markListening(http);
     http.on("clientError", (error: Error & { code?: string }, socket: Duplex) => {
       if (!socket.writable || error.code === "ECONNRESET") socket.destroy();
-      else socket.end(clientErrorResponse(error.code));
+      else closeAfterFlush(socket, clientErrorResponse(error.code));
     });
 
     this.#accepting = (async () => {
@@ -192,7 +201,7 @@ export class VsockHttpServer implements AsyncDisposable {
       res.once("close", () => {
         tracked.active--;
         // Shutting down: a connection whose last response is out is now idle, so it goes.
-        if (this.#stopping && tracked.active === 0) req.socket.destroySoon?.() ?? req.socket.end();
+        if (this.#stopping && tracked.active === 0) closeAfterFlush(req.socket);
         resolve();
       })
     );

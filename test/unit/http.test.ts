@@ -284,6 +284,26 @@ test("shutdown lets the request in flight finish, closes idle connections, then 
   assert.equal(listener.closed, true);
 });
 
+test("shutdown finishes even when a client never closes its side after the last response", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const listener = await tcpListener(3);
+  const server = serve({ ...quiet, listener }, async () => (await gate, new Response("bye")));
+  // A raw client that sends one request and then just sits there, reading, never closing.
+  const socket = tcp({ port: listener.port, host: "127.0.0.1", allowHalfOpen: true });
+  let got = "";
+  socket.on("data", (d) => (got += d.toString()));
+  socket.on("error", () => {});
+  socket.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  await sleep(200);
+  const stopped = server.shutdown();
+  release();
+  await withTimeout(stopped, 5000, "a client that never closes held the shutdown");
+  await withTimeout(new Promise((r) => socket.once("end", r)), 5000, "the server never ended the connection");
+  assert.match(got, /^HTTP\/1\.1 200 OK\r\n[^]*connection: close[^]*bye/i);
+  socket.destroy();
+});
+
 test("an aborted signal shuts the server down", async () => {
   const listener = await tcpListener(3);
   const controller = new AbortController();
