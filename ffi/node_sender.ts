@@ -7,13 +7,14 @@
  *
  * @module
  */
-import process from "node:process";
 import { Worker } from "node:worker_threads";
 import { LIBC_PATH } from "./symbols.ts";
 
 // Inline source: a worker file beside this one would not survive bundling.
 // The main thread has already printed node:ffi's ExperimentalWarning once;
-// each worker would print it again, so workers run with it silenced.
+// each worker would print it again, so workers run with it silenced. Their
+// execArgv is only that: a worker refuses many of the main thread's flags
+// (those `node --test` gives its children, for one).
 const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const ffi = process.getBuiltinModule("node:ffi");
@@ -69,7 +70,7 @@ export function createNodeSender(size: number): (fd: number, data: Uint8Array) =
     if (!worker && made < size) {
       worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        execArgv: [...process.execArgv, "--disable-warning=ExperimentalWarning"],
+        execArgv: ["--disable-warning=ExperimentalWarning"],
       });
       worker.unref();
       made++;
