@@ -55,7 +55,7 @@ interface NodeSymbols {
   epoll_wait(ep: number, ev: Uint8Array, max: number, ms: number): number;
   eventfd(init: number, flags: number): number;
   __errno_location(): bigint;
-  // Not in the shared table: only the waiter's uv_poll_t needs C heap memory.
+  // Not in the shared table: only the waiter's uv_poll_t needs C heap memory (freed by libuv through `free`'s address).
   malloc(size: bigint): bigint;
 }
 
@@ -74,7 +74,8 @@ export function createNodeAdapter(): Adapter {
     table[name] = { arguments: spec.args.map((t) => NATIVE[t]), return: NATIVE[spec.returns] };
   }
   table.malloc = { arguments: ["u64"], return: "pointer" };
-  const s = ffi.dlopen(LIBC_PATH, table).functions as Record<string, NodeFfiFunction> as unknown as NodeSymbols;
+  const opened = ffi.dlopen(LIBC_PATH, table);
+  const s = opened.functions as Record<string, NodeFfiFunction> as unknown as NodeSymbols;
   // A view over this thread's errno, made once: its address is fixed per
   // thread, and every synchronous call runs on this one.
   const errnoView = new Int32Array(ffi.toArrayBuffer(s.__errno_location(), 4, false));
@@ -119,6 +120,7 @@ export function createNodeAdapter(): Adapter {
         // Called inside the uv_poll callback, on this thread: errno is ours to read.
         epollWait: (events) => check(s.epoll_wait(epfd, events, maxEvents, 0)),
         malloc: (size) => s.malloc(BigInt(size)),
+        free: opened.lib.getSymbol("free"),
       }),
     maxSendsInFlight: SENDERS,
     sendOffThread: createNodeSender(SENDERS),

@@ -31,6 +31,8 @@ export interface NodeDynamicLibrary {
   /** A C function pointer that calls `fn` on this thread; the pointer stays valid until unregistered. */
   registerCallback(signature: NodeFfiSignature, fn: (...args: (number | bigint)[]) => void): bigint;
   unregisterCallback(pointer: bigint): void;
+  /** A symbol's address. */
+  getSymbol(name: string): bigint;
 }
 
 /** What `node:ffi` exports and the adapter uses. */

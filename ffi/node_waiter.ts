@@ -12,9 +12,9 @@
  *   callbacks do run microtasks, in the same loop iteration.
  * - A JS-owned buffer cannot hold a libuv handle (the handle must not move and
  *   must outlive any GC), so the `uv_poll_t` comes from `malloc`, sized by
- *   `uv_handle_size`. The reactor lives as long as the process, so the handle
- *   is never closed and its callback never unregistered: nothing can call
- *   into freed memory.
+ *   `uv_handle_size`. The reactor lives as long as its thread, so the handle
+ *   is closed only when the thread exits, and its callback is never
+ *   unregistered: nothing can call into freed memory.
  * - The loop pointer is `ffi.getCurrentEventLoop()`; libuv's functions come
  *   from `dlopen(null)`, the `node` binary itself.
  *
@@ -25,6 +25,7 @@
  *
  * @module
  */
+import process from "node:process";
 import type { NodeFfi } from "./node_ffi.ts";
 import type { EpollWaiter } from "./types.ts";
 
@@ -41,6 +42,8 @@ export interface WaiterParts {
   epollWait(events: Uint8Array): number;
   /** C heap memory that never moves; 0n when out of memory. */
   malloc(size: number): bigint;
+  /** The address of libc's `free`, which is a valid `uv_close_cb`: `void (*)(void*)`. */
+  readonly free: bigint;
 }
 
 interface UvSymbols {
@@ -50,6 +53,7 @@ interface UvSymbols {
   uv_poll_stop(handle: bigint): number;
   uv_ref(handle: bigint): void;
   uv_unref(handle: bigint): void;
+  uv_close(handle: bigint, callback: bigint): void;
 }
 
 /** libuv errors are `-errno` on Linux; this names one for a thrown Error. */
@@ -66,6 +70,7 @@ export function createNodeEpollWaiter(ffi: NodeFfi, parts: WaiterParts): EpollWa
     uv_poll_stop: { arguments: ["pointer"], return: "i32" },
     uv_ref: { arguments: ["pointer"], return: "void" },
     uv_unref: { arguments: ["pointer"], return: "void" },
+    uv_close: { arguments: ["pointer", "pointer"], return: "void" },
   });
   const uv = functions as unknown as UvSymbols;
   const handle = parts.malloc(Number(uv.uv_handle_size(UV_POLL)));
@@ -76,6 +81,7 @@ export function createNodeEpollWaiter(ffi: NodeFfi, parts: WaiterParts): EpollWa
   const events = new Uint8Array(parts.eventSize * parts.maxEvents);
   let pending: ((count: number) => void) | null = null;
   let polling = false;
+  let closed = false;
 
   // Must not throw: nothing here can, and a libuv callback has nowhere to throw to.
   const onReadable = lib.registerCallback(
@@ -96,10 +102,20 @@ export function createNodeEpollWaiter(ffi: NodeFfi, parts: WaiterParts): EpollWa
     },
   );
 
+  // A worker thread's loop is closed when the worker ends, and Node aborts the
+  // whole process if a handle is still open then. So the handle is closed as
+  // the thread exits, with libc's `free` as the close callback: libuv frees
+  // the memory itself in its last turn, and no JS runs after 'exit'.
+  process.once("exit", () => {
+    closed = true;
+    uv.uv_close(handle, parts.free);
+  });
+
   return {
     events,
     wait(): Promise<number> {
       if (pending) return Promise.reject(new Error("epoll waiter: one wait at a time"));
+      if (closed) return new Promise<number>(() => {}); // the thread is exiting: nothing will wake again
       return new Promise<number>((resolve, reject) => {
         if (!polling) {
           const started = uv.uv_poll_start(handle, UV_READABLE, onReadable);

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { adapter, SYMBOLS } from "../../ffi/mod.ts";
 import { reactor } from "../../src/reactor.ts";
 import { RUNTIME, withTimeout } from "../helpers.ts";
+import { Peer, runOn } from "../e2e/procs.ts";
 
 const EBADF = 9;
 const EINVAL = 22;
@@ -67,5 +68,17 @@ test("the reactor wakes a parked waiter from the epoll waiter, and on unregister
   } finally {
     loop.unregister(fd);
     adapter.libc.close(fd);
+  }
+});
+
+test("a worker thread that used the reactor ends cleanly, and so does its process", async () => {
+  // On Node the reactor's libuv handle lives on the worker's own loop, which Node closes when the
+  // worker ends, aborting the process if the handle were still open.
+  const child = new Peer(...runOn(RUNTIME, "test/peers/lifetime_child.ts", "worker"));
+  try {
+    const out = await child.done(30_000);
+    assert.deepEqual(out.trim().split("\n"), ["accept in the worker: EBADF", "worker exited 0"]);
+  } finally {
+    child.kill();
   }
 });
