@@ -39,17 +39,19 @@ test("closing 300 connections with reads pending and data arriving: reads settle
   using listener = listen();
   const before = openFds();
   const N = 300;
-  const pairs: [VsockConn, VsockConn][] = [];
+  const clients: VsockConn[] = [];
+  const accepted = new Map<number, VsockConn>();
   for (let i = 0; i < N; i += 50) {
-    pairs.push(
-      ...await Promise.all(
-        Array.from(
-          { length: 50 },
-          () => Promise.all([connect({ cid: 1, port: listener.addr.port }), listener.accept()]),
-        ),
-      ),
+    const batch = await Promise.all(
+      Array.from({ length: 50 }, () => Promise.all([connect({ cid: 1, port: listener.addr.port }), listener.accept()])),
     );
+    for (const [client, server] of batch) {
+      clients.push(client);
+      accepted.set(server.remoteAddr.port, server);
+    }
   }
+  // accept() hands out connections in arrival order: pair each client with its own server end.
+  const pairs = clients.map((client): [VsockConn, VsockConn] => [client, accepted.get(client.localAddr.port)!]);
   const pending = pairs.map(([client]) => client.read(new Uint8Array(16)));
   await sleep(50); // every read parked
   // Data lands on half of them as they close: readiness races the close.
