@@ -9,7 +9,7 @@
  * @module
  */
 import process from "node:process";
-import type { NodeFfi, NodeFfiFunction, NodeFfiSignature, NodeFfiType } from "./node_ffi.ts";
+import type { NodeFfi, NodeFfiSignature, NodeFfiType } from "./node_ffi.ts";
 import { createNodeSender } from "./node_sender.ts";
 import { createNodeEpollWaiter } from "./node_waiter.ts";
 import { type CType, LIBC_PATH, SYMBOLS } from "./symbols.ts";
@@ -75,7 +75,7 @@ export function createNodeAdapter(): Adapter {
   }
   table.malloc = { arguments: ["u64"], return: "pointer" };
   const opened = ffi.dlopen(LIBC_PATH, table);
-  const s = opened.functions as Record<string, NodeFfiFunction> as unknown as NodeSymbols;
+  const s = opened.functions as unknown as NodeSymbols;
   // A view over this thread's errno, made once: its address is fixed per
   // thread, and every synchronous call runs on this one.
   const errnoView = new Int32Array(ffi.toArrayBuffer(s.__errno_location(), 4, false));
