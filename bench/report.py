@@ -38,6 +38,13 @@ ratios = {
     "deno_many_vs_deno_native": vs("many", "deno", "deno_native"),
     "deno_pingpong_vs_c": vs("pingpong", "deno", "c"),
     "deno_stream_vs_c": vs("stream", "deno", "c"),
+    "node_pingpong_vs_c": vs("pingpong", "node", "c"),
+    "node_stream_vs_c": vs("stream", "node", "c"),
+    "node_connect_vs_c": vs("connects", "node", "c"),
+    "node_rss_kib_per_conn": med("many", "node", 1),
+    "node_pingpong_vs_node_tcp": vs("pingpong", "node", "node_tcp"),
+    "node_stream_vs_node_tcp": vs("stream", "node", "node_tcp"),
+    "node_many_vs_deno_native": vs("many", "node", "deno_native"),
 }
 
 # The runtimes' own sockets against C on the same kernel and transport: the
@@ -50,6 +57,9 @@ floors = {
     "deno_tcp_pingpong_vs_c_tcp": vs("pingpong", "deno_tcp", "c_tcp"),
     "deno_tcp_stream_vs_c_tcp": vs("stream", "deno_tcp", "c_tcp"),
     "deno_tcp_connect_vs_c_tcp": vs("connects", "deno_tcp", "c_tcp"),
+    "node_tcp_pingpong_vs_c_tcp": vs("pingpong", "node_tcp", "c_tcp"),
+    "node_tcp_stream_vs_c_tcp": vs("stream", "node_tcp", "c_tcp"),
+    "node_tcp_connect_vs_c_tcp": vs("connects", "node_tcp", "c_tcp"),
     "deno_native_connect_vs_c": vs("connects", "deno_native", "c"),
     "deno_native_pingpong_vs_c": vs("pingpong", "deno_native", "c"),
 }
@@ -69,6 +79,10 @@ targets = {
     "deno_connect_vs_c": (">=", 0.8),
     "bun_rss_kib_per_conn": ("<", 64),
     "deno_rss_kib_per_conn": ("<", 64),
+    "node_pingpong_vs_c": ("<=", 1.2),
+    "node_stream_vs_c": (">=", 0.9),
+    "node_connect_vs_c": (">=", 0.8),
+    "node_rss_kib_per_conn": ("<=", 32),
 }
 
 units = {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark suite (npm run bench): this library on Bun and on Deno against
+# The benchmark suite (npm run bench): this library on Bun, Deno and Node against
 # baselines, over real vsock CID 1 — natively where the kernel has
 # vsock_loopback, otherwise inside the test VM. Every round runs every client
 # once, interleaved, so drift on a noisy machine hits all alike; medians of
@@ -26,6 +26,7 @@ CHUNK=65536
 BUN=node_modules/.bin/bun
 DENO=node_modules/deno/deno
 [[ -x $DENO ]] || DENO=node_modules/.bin/deno
+NODE="node_modules/.bin/node --disable-warning=ExperimentalWarning"
 PEER=.cache/vsock_peer
 mkdir -p .cache
 cc -O2 -o "$PEER" test/peers/vsock_peer.c
@@ -47,13 +48,15 @@ declare -A CMD=(
   [deno_native]="$DENO run --unstable-vsock --allow-net bench/deno_native.ts"
   [bun_tcp]="$BUN bench/tcp.ts"
   [deno_tcp]="$DENO run --allow-net bench/tcp.ts"
+  [node]="$NODE bench/ours.ts"
+  [node_tcp]="$NODE bench/tcp.ts"
 )
 # workload -> clients (vsock clients talk to the vsock servers, *_tcp ones to the TCP servers)
 declare -A WHO=(
-  [pingpong]="c python3 deno_native bun deno c_tcp bun_tcp deno_tcp"
-  [stream]="c socat deno_native bun deno c_tcp bun_tcp deno_tcp"
-  [connects]="c deno_native bun deno c_tcp bun_tcp deno_tcp"
-  [many]="deno_native bun deno"
+  [pingpong]="c python3 deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp"
+  [stream]="c socat deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp"
+  [connects]="c deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp"
+  [many]="deno_native bun deno node"
   [hop]="deno"
 )
 

@@ -1,11 +1,63 @@
 /**
  * "What users pick instead": the runtime's own TCP over loopback —
- * Deno.connect on Deno, Bun.connect on Bun (wrapped into the Conn shape with
- * the same pull/backpressure logic the library uses for Bun).
+ * Deno.connect on Deno, Bun.connect on Bun, node:net on Node (the last two
+ * wrapped into the Conn shape with pull/backpressure logic like the library's).
  */
 /// <reference types="bun-types" />
+import { connect as netConnect } from "node:net";
 import { main } from "./workloads.ts";
 import type { Conn } from "./workloads.ts";
+
+/** Node's own sockets: 'data' events queued for read(), paused past 64 KiB; write() waits for 'drain'. */
+async function dialNode(port: number): Promise<Conn> {
+  const socket = netConnect({ host: "127.0.0.1", port, allowHalfOpen: true, noDelay: true });
+  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  const chunks: Uint8Array[] = [];
+  let queued = 0;
+  let eof = false;
+  let wake: (() => void) | null = null;
+  const notify = (): void => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  socket.on("data", (d: Uint8Array) => {
+    chunks.push(d);
+    queued += d.length;
+    if (queued > 65536) socket.pause();
+    notify();
+  });
+  socket.on("end", () => ((eof = true), notify()));
+  socket.on("close", () => ((eof = true), notify()));
+  const park = () => new Promise<void>((resolve) => (wake = resolve));
+  return {
+    async read(p) {
+      while (chunks.length === 0) {
+        if (eof) return null;
+        await park();
+      }
+      let n = 0;
+      while (n < p.length && chunks.length > 0) {
+        const head = chunks[0];
+        const take = Math.min(head.length, p.length - n);
+        p.set(head.subarray(0, take), n);
+        n += take;
+        if (take === head.length) chunks.shift();
+        else chunks[0] = head.subarray(take);
+      }
+      queued -= n;
+      if (queued <= 65536 && socket.isPaused()) socket.resume();
+      return n;
+    },
+    async write(p) {
+      // Node may keep `p` until it is flushed; the workloads never change a buffer they wrote.
+      if (!socket.write(p)) await new Promise((resolve) => socket.once("drain", resolve));
+      return p.length;
+    },
+    closeWrite: () => new Promise<void>((resolve) => socket.end(resolve)),
+    close: () => socket.destroy(),
+  };
+}
 
 async function dialBun(port: number): Promise<Conn> {
   const chunks: Uint8Array[] = [];
@@ -58,4 +110,6 @@ async function dialBun(port: number): Promise<Conn> {
   };
 }
 
-await main("Bun" in globalThis ? dialBun : (port) => Deno.connect({ hostname: "127.0.0.1", port }));
+await main(
+  "Bun" in globalThis ? dialBun : "Deno" in globalThis ? (port) => Deno.connect({ hostname: "127.0.0.1", port }) : dialNode,
+);

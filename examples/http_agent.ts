@@ -4,6 +4,7 @@
  *
  *   bun examples/http_agent.ts [PORT]
  *   deno run --allow-ffi --allow-sys --allow-run --allow-env examples/http_agent.ts [PORT]
+ *   node --disable-warning=ExperimentalWarning examples/http_agent.ts [PORT]
  *
  * (`--allow-run --allow-env` are for /v1/exec: a child process gets the
  * agent's environment; `--allow-sys` for the hostname and uptime.)

@@ -3,6 +3,7 @@
  *
  *   bun examples/http_agent_client.ts CID PORT
  *   deno run --allow-ffi examples/http_agent_client.ts CID PORT
+ *   node --disable-warning=ExperimentalWarning examples/http_agent_client.ts CID PORT
  *
  * CID is the guest's (the one given to the VM; 1 = this machine, to try it
  * out). Prints the agent's health and info, then runs `uname -r` in it.

@@ -19,7 +19,12 @@ async function load(): Promise<Adapter> {
     const { createDenoAdapter } = await import("./deno.ts");
     return createDenoAdapter();
   }
-  throw new Error("vsock: this library runs on Bun or Deno (it needs their FFI); Node.js has none");
+  if (typeof globalThis.process?.versions?.node === "string") {
+    // Checked last: Bun and Deno both present a Node-like `process` too.
+    const { createNodeAdapter } = await import("./node.ts");
+    return createNodeAdapter();
+  }
+  throw new Error("vsock: this library runs on Bun, Deno or Node.js 26.1+ (it needs their FFI)");
 }
 
 /** The adapter for the current runtime, opened once at module load. */

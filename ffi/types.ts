@@ -40,9 +40,10 @@ export interface Libc {
 }
 
 /**
- * One `epoll_wait` at a time, run off the JS thread so the event loop keeps
- * turning. `events` is where the kernel's `epoll_event`s land; it belongs to
- * the waiter and stays alive as long as the waiter does.
+ * One `epoll_wait` at a time, made so the event loop keeps turning: off the
+ * JS thread (Bun, Deno), or without blocking once Node's own loop reports the
+ * epoll fd readable. `events` is where the kernel's `epoll_event`s land; it
+ * belongs to the waiter and stays alive as long as the waiter does.
  */
 export interface EpollWaiter {
   readonly events: Uint8Array;
@@ -72,7 +73,7 @@ export type ErrorFactory = (errno: number, syscall: string) => Error;
 /** What the runtime-neutral code needs from a runtime. */
 export interface Adapter {
   /** Which runtime this adapter drives; for diagnostics only. */
-  readonly runtime: "bun" | "deno";
+  readonly runtime: "bun" | "deno" | "node";
   readonly libc: Libc;
   /** `sizeof(struct epoll_event)`: 12 on x86-64 (packed), 16 elsewhere. */
   readonly epollEventSize: number;
@@ -86,7 +87,7 @@ export interface Adapter {
   sendOffThread(fd: number, data: Uint8Array): Promise<number>;
   /** How many `sendOffThread` calls may be in flight at once (Deno's FFI pool has 32 threads in all). */
   readonly maxSendsInFlight: number;
-  /** Creates the one off-thread waiter for `epfd`, with room for `maxEvents`. */
+  /** Creates the one waiter for `epfd`, with room for `maxEvents`. */
   createEpollWaiter(epfd: number, maxEvents: number): EpollWaiter;
   /**
    * Hands a connected, non-blocking stream socket to the runtime's event loop,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The end-to-end suite over real AF_VSOCK CID 1, on Bun and on Deno, then the
+# The end-to-end suite over real AF_VSOCK CID 1, on Bun, Deno and Node, then the
 # quick figures. Needs the vsock_loopback transport: test/run.sh runs this
 # natively where the machine has it, otherwise inside the test VM.
 set -uo pipefail
@@ -16,6 +16,9 @@ echo "== e2e on bun"
 node_modules/.bin/bun test --timeout 300000 ./test/e2e 2>&1 || rc=1
 echo "== e2e on deno"
 node_modules/.bin/deno test --allow-all test/e2e 2>&1 || rc=1
+echo "== e2e on node"
+node_modules/.bin/node --disable-warning=ExperimentalWarning --test --test-reporter=spec --test-concurrency=1 \
+  --test-timeout=300000 test/e2e/ 2>&1 || rc=1
 if [[ ${VSOCK_FIGURES:-1} == 1 ]]; then
   echo "== figures (measurements, not assertions)"
   BENCH_QUICK=1 bash bench/run.sh --inside || rc=1

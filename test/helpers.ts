@@ -1,8 +1,14 @@
 /**
  * Shared test helpers: fd counting, time limits, and child processes that
- * work the same under `bun test` and `deno test`.
+ * work the same under `bun test`, `deno test` and `node --test`.
  */
 import { readdirSync } from "node:fs";
+
+/** A runtime this library runs on. */
+export type Runtime = "bun" | "deno" | "node";
+
+/** The runtime these tests run on. */
+export const RUNTIME: Runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
 
 /** Open fds of this process. */
 export function openFds(): number {

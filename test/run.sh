@@ -3,9 +3,9 @@
 #   1. installs what it needs: Debian packages for the peers, npm packages
 #      pinned in package-lock.json (the VM's own packages: test/vm/run.sh);
 #   2. checks: format, lint, type-check of both adapters, npm build, JSR dry run;
-#   3. unit tests on Bun and on Deno (no vsock traffic: this machine's own CID
-#      and bind/listen only);
-#   4. the end-to-end suite over real AF_VSOCK CID 1 on both runtimes: natively
+#   3. unit tests on Bun, Deno and Node (no vsock traffic: this machine's own
+#      CID and bind/listen only);
+#   4. the end-to-end suite over real AF_VSOCK CID 1 on all three: natively
 #      when this kernel has vsock_loopback, otherwise in a throwaway QEMU guest.
 # Ends with one line "N passed, N failed, N skipped" over everything (each
 # check in step 2 counts as one).
@@ -33,7 +33,8 @@ check() {
 }
 
 # Adds up the runner summaries found in a log: bun test ("N pass" / "N fail" /
-# "N skip" lines) and deno test ("ok | N passed | N failed | N ignored").
+# "N skip" lines), deno test ("ok | N passed | N failed | N ignored") and
+# node --test ("ℹ pass N" / "ℹ fail N" / "ℹ skipped N", or "# pass N" in TAP).
 # A runner that printed no summary crashed: it counts as one failure.
 tally() {
   local label=$1 log=$2 runners=$3 found=0 p f s line
@@ -51,6 +52,13 @@ tally() {
     passed=$((passed + p)) failed=$((failed + ${f:-0})) skipped=$((skipped + ${s:-0})) found=$((found + 1))
     summary+=("$label (bun): $p passed, ${f:-0} failed, ${s:-0} skipped")
   fi
+  if grep -qE '^(ℹ|#) pass [0-9]+$' "$log"; then
+    p=$(grep -E '^(ℹ|#) pass [0-9]+$' "$log" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }')
+    f=$(grep -E '^(ℹ|#) fail [0-9]+$' "$log" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }')
+    s=$(grep -E '^(ℹ|#) skipped [0-9]+$' "$log" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }')
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s)) found=$((found + 1))
+    summary+=("$label (node): $p passed, $f failed, $s skipped")
+  fi
   if ((found < runners)); then
     failed=$((failed + runners - found))
     summary+=("$label: $((runners - found)) runner(s) printed no summary (crashed or never ran): counted as failed")
@@ -62,8 +70,9 @@ install
 say "checks"
 check "format (deno fmt --check)" "$DENO" fmt --check
 check "lint (deno lint)" "$DENO" lint
-check "type-check both adapters, tests, examples (deno check)" "$DENO" check mod.ts http.ts ffi/deno.ts ffi/bun.ts test/ examples/ bench/
+check "type-check the adapters, tests, examples (deno check)" "$DENO" check mod.ts http.ts ffi/deno.ts ffi/bun.ts ffi/node.ts test/ examples/ bench/
 check "npm build (tsup + tsc declarations) loads on Bun, core and ./http" bash -c "npm run -s build && test -f dist/http.d.ts && $BUN -e 'const m = await import(\"./dist/mod.js\"); const h = await import(\"./dist/http.js\"); if (typeof m.connect !== \"function\" || typeof h.serve !== \"function\") process.exit(1)'"
+check "npm build loads on Node, core and ./http" "$NODE" --disable-warning=ExperimentalWarning -e 'Promise.all([import("./dist/mod.js"), import("./dist/http.js")]).then(([m, h]) => { if (typeof m.connect !== "function" || typeof h.serve !== "function") process.exit(1) })'
 check "JSR publish dry run" "$DENO" publish --dry-run --allow-dirty
 
 say "unit tests on bun"
@@ -72,6 +81,9 @@ tally "unit" "$LOGS/unit-bun" 1
 say "unit tests on deno"
 "$DENO" test --allow-all test/unit 2>&1 | tee "$LOGS/unit-deno"
 tally "unit" "$LOGS/unit-deno" 1
+say "unit tests on node"
+"$NODE" --disable-warning=ExperimentalWarning --test --test-reporter=spec --test-concurrency=1 test/unit/ 2>&1 | tee "$LOGS/unit-node"
+tally "unit" "$LOGS/unit-node" 1
 
 start=$SECONDS
 if [[ -e /sys/module/vsock_loopback ]]; then
@@ -83,7 +95,7 @@ else
   PATH="$PWD/node_modules/.bin:$PATH" bash test/vm/run.sh 'bash test/e2e.sh' 2>&1 | tee "$LOGS/e2e"
   where="in the VM"
 fi
-tally "e2e" "$LOGS/e2e" 2
+tally "e2e" "$LOGS/e2e" 3
 summary+=("e2e wall time $where: $((SECONDS - start)) s")
 
 say "summary"

@@ -4,6 +4,7 @@
 # exactly what is missing and how to get it.
 BUN=node_modules/.bin/bun
 DENO=node_modules/.bin/deno
+NODE=node_modules/.bin/node
 
 say() { printf '\n== %s\n' "$*"; }
 
@@ -33,7 +34,7 @@ install() {
   # refuses it (npm/cli#8320).
   local stamp=node_modules/.vsock-lock.sha256 want
   want=$(sha256sum package-lock.json | cut -d' ' -f1)
-  if [[ ! -x $BUN || ! -x $DENO || $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+  if [[ ! -x $BUN || ! -x $DENO || ! -x $NODE || $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
     say "npm install (versions pinned by package-lock.json)"
     npm install --no-audit --no-fund || { echo "npm install failed" >&2; exit 2; }
     echo "$want" >"$stamp"

@@ -10,12 +10,11 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { createHttpClient, fetch, serve, type ServeHandler, type VsockHttpServer } from "../../http.ts";
 import { connect } from "../../mod.ts";
-import { openFds, sleep, withTimeout } from "../helpers.ts";
+import { openFds, RUNTIME, sleep, withTimeout } from "../helpers.ts";
 import { collect, pattern, sha256, streamOf } from "./data.ts";
-import { BUN, DENO, Peer } from "./procs.ts";
+import { DENO, OTHERS, Peer, runOn } from "./procs.ts";
 
 const MiB = 1024 * 1024;
-const OTHER = "Bun" in globalThis ? "deno" : "bun";
 const quiet = { onListen: (): void => {} };
 
 /**
@@ -159,41 +158,37 @@ test("our client -> Deno.serve({ transport: 'vsock' })", async () => {
   }
 });
 
-test(`our client -> examples/http_agent.ts running on ${OTHER}`, async () => {
-  const agent = OTHER === "bun" ? new Peer(BUN, ["examples/http_agent.ts"]) : new Peer(DENO, [
-    "run",
-    "--allow-ffi",
-    "--allow-sys",
-    "--allow-run",
-    "--allow-env",
-    "--allow-read",
-    "examples/http_agent.ts",
-  ]);
-  try {
-    const [, port] = await agent.match(/agent listening on vsock:\/\/\*:(\d+)/);
-    using client = createHttpClient({ cid: 1, port: Number(port) });
-    const health = await client.fetch("/health");
-    assert.equal(health.status, 200, `agent stderr: ${agent.stderr}`);
-    assert.deepEqual(await health.json(), { ok: true });
-    assert.equal((await (await client.fetch("/v1/info")).json()).caller, 1);
-    const exec = await client.fetch("/v1/exec", { method: "POST", body: JSON.stringify({ argv: ["echo", "hi"] }) });
-    assert.equal(exec.status, 200, `agent stderr: ${agent.stderr}`);
-    assert.deepEqual(await exec.json(), { code: 0, stdout: "hi\n", stderr: "" });
-    assert.equal((await client.fetch("/nope")).status, 404);
-    // process.kill, not proc.kill: Deno's node:child_process reports a child
-    // it signalled itself as killed by the signal, even when the child handled it.
-    process.kill(agent.proc.pid!, "SIGTERM");
-    const code = await agent.exited;
-    assert.equal(
-      code,
-      0,
-      `agent exit ${code} ${agent.proc.signalCode}\nstdout: ${agent.stdout}\nstderr: ${agent.stderr}`,
-    );
-    assert.match(agent.stdout, /agent: stopped/);
-  } finally {
-    agent.kill();
-  }
-});
+for (const other of OTHERS) {
+  test(`our client -> examples/http_agent.ts running on ${other}`, async () => {
+    const [cmd, args] = runOn(other, "examples/http_agent.ts");
+    // Deno: the agent reads the hostname and uptime, and /v1/exec starts a process.
+    const agent = new Peer(cmd, other === "deno" ? ["run", "--allow-sys", "--allow-run", ...args.slice(1)] : args);
+    try {
+      const [, port] = await agent.match(/agent listening on vsock:\/\/\*:(\d+)/);
+      using client = createHttpClient({ cid: 1, port: Number(port) });
+      const health = await client.fetch("/health");
+      assert.equal(health.status, 200, `agent stderr: ${agent.stderr}`);
+      assert.deepEqual(await health.json(), { ok: true });
+      assert.equal((await (await client.fetch("/v1/info")).json()).caller, 1);
+      const exec = await client.fetch("/v1/exec", { method: "POST", body: JSON.stringify({ argv: ["echo", "hi"] }) });
+      assert.equal(exec.status, 200, `agent stderr: ${agent.stderr}`);
+      assert.deepEqual(await exec.json(), { code: 0, stdout: "hi\n", stderr: "" });
+      assert.equal((await client.fetch("/nope")).status, 404);
+      // process.kill, not proc.kill: Deno's node:child_process reports a child
+      // it signalled itself as killed by the signal, even when the child handled it.
+      process.kill(agent.proc.pid!, "SIGTERM");
+      const code = await agent.exited;
+      assert.equal(
+        code,
+        0,
+        `agent exit ${code} ${agent.proc.signalCode}\nstdout: ${agent.stdout}\nstderr: ${agent.stderr}`,
+      );
+      assert.match(agent.stdout, /agent: stopped/);
+    } finally {
+      agent.kill();
+    }
+  });
+}
 
 test("streaming both ways: 4 MiB streamed up and echoed down, chunk by chunk", async () => {
   await using server = ourServer();
@@ -329,8 +324,7 @@ test("fd count is flat after 5,000 requests (keep-alive pool and a connection pe
 });
 
 test("the README's examples/readme_http.ts runs as written on this runtime", async () => {
-  const me = "Bun" in globalThis ? [BUN] : [DENO, "run", "--allow-ffi", "--allow-read"];
-  const peer = new Peer(me[0], [...me.slice(1), "examples/readme_http.ts"]);
+  const peer = new Peer(...runOn(RUNTIME, "examples/readme_http.ts"));
   const out = await peer.done();
   assert.match(out, /path: "\/health",\s+from: 1/);
   assert.match(out, /^200$/m);

@@ -1,7 +1,7 @@
 /**
  * Interop over real AF_VSOCK CID 1 with peers nobody here wrote: socat,
  * python3's socket.AF_VSOCK, Deno's own --unstable-vsock sockets, and the
- * other runtime running this library.
+ * other two runtimes running this library.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,12 +10,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { collect, pattern, sha256 } from "./data.ts";
-import { BUN, DENO, freePort, Peer } from "./procs.ts";
+import { DENO, freePort, OTHERS, Peer, runOn } from "./procs.ts";
+import { RUNTIME } from "../helpers.ts";
 
 const MiB = 1024 * 1024;
 const SIZE = MiB + 12345;
 const EXPECTED = `${SIZE} ${sha256(pattern(SIZE))}`;
-const OTHER = "Bun" in globalThis ? "deno" : "bun";
 
 /** Our client: send SIZE pattern bytes to an echo server, half-close, hash what comes back. */
 async function echoThrough(port: number): Promise<string> {
@@ -115,39 +115,35 @@ test("our server <- Deno's native --unstable-vsock client", async () => {
   });
 });
 
-test(`our server <- this library's client on ${OTHER}`, async () => {
-  await withOurServer(async (port) => {
-    const out = await new Peer(...runOther("examples/echo_client.ts", `vsock://1:${port}`, "--bytes", String(SIZE)))
-      .done();
-    const [bytes, sent, received] = out.trim().split(" ");
-    assert.equal(Number(bytes), SIZE);
-    assert.match(sent, /^[0-9a-f]{64}$/);
-    assert.equal(received, sent, "the echo differs from what the client sent");
+for (const other of OTHERS) {
+  test(`our server <- this library's client on ${other}`, async () => {
+    await withOurServer(async (port) => {
+      const client = runOn(other, "examples/echo_client.ts", `vsock://1:${port}`, "--bytes", String(SIZE));
+      const out = await new Peer(...client).done();
+      const [bytes, sent, received] = out.trim().split(" ");
+      assert.equal(Number(bytes), SIZE);
+      assert.match(sent, /^[0-9a-f]{64}$/);
+      assert.equal(received, sent, "the echo differs from what the client sent");
+    });
   });
-});
 
-test(`our client -> this library's server on ${OTHER}`, async () => {
-  const server = new Peer(...runOther("examples/echo_server.ts"));
-  try {
-    const [, port] = await server.match(/listening vsock:\/\/\*:(\d+)/);
-    assert.equal(await echoThrough(Number(port)), EXPECTED);
-    await server.match(/echoed \d+ bytes/);
-    assert.match(server.stdout, new RegExp(`echoed ${SIZE} bytes to vsock://1:`));
-  } finally {
-    server.kill();
-  }
-});
-
-/** The command line that runs a script of ours on the other runtime. */
-function runOther(script: string, ...args: string[]): [string, string[]] {
-  return OTHER === "bun"
-    ? [BUN, [script, ...args]]
-    : [DENO, ["run", "--allow-ffi", "--allow-read", "--allow-env", script, ...args]];
+  test(`our client -> this library's server on ${other}`, async () => {
+    const server = new Peer(...runOn(other, "examples/echo_server.ts"));
+    try {
+      const [, port] = await server.match(/listening vsock:\/\/\*:(\d+)/);
+      assert.equal(await echoThrough(Number(port)), EXPECTED);
+      await server.match(/echoed \d+ bytes/);
+      assert.match(server.stdout, new RegExp(`echoed ${SIZE} bytes to vsock://1:`));
+    } finally {
+      server.kill();
+    }
+  });
 }
 
 test("the README's echo example runs as written on this runtime", async () => {
-  const [command, args] = "Bun" in globalThis
-    ? [BUN, ["examples/readme_echo.ts"]]
-    : [DENO, ["run", "--allow-ffi", "examples/readme_echo.ts"]];
+  // As the README runs it: Deno with only --allow-ffi, Node with its warning showing.
+  const [command, args] = RUNTIME === "deno"
+    ? [DENO, ["run", "--allow-ffi", "examples/readme_echo.ts"]]
+    : runOn(RUNTIME, "examples/readme_echo.ts");
   assert.equal((await new Peer(command, args).done()).trim(), "hello vsock");
 });

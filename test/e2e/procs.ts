@@ -1,7 +1,8 @@
-/** Child processes for the interop tests (node:child_process works under Bun and Deno alike). */
+/** Child processes for the interop tests (node:child_process works under Bun, Deno and Node alike). */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import process from "node:process";
+import { RUNTIME, type Runtime } from "../helpers.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 /** The project root, for peers' paths. */
@@ -15,6 +16,27 @@ export const BUN: string = `${root}node_modules/.bin/bun`;
 export const DENO: string = existsSync(`${root}node_modules/deno/deno`)
   ? `${root}node_modules/deno/deno`
   : `${root}node_modules/.bin/deno`;
+
+/** Node.js, from the pinned npm package `node`. */
+export const NODE: string = `${root}node_modules/.bin/node`;
+
+/** The runtimes other than the one running the tests: the cross-runtime peers. */
+export const OTHERS: readonly Runtime[] = (["bun", "deno", "node"] as const).filter((r) => r !== RUNTIME);
+
+/**
+ * The command line that runs a script of ours on `runtime`. On Node the
+ * node:ffi ExperimentalWarning is silenced, as a user who has read it would.
+ */
+export function runOn(runtime: Runtime, script: string, ...args: string[]): [string, string[]] {
+  switch (runtime) {
+    case "bun":
+      return [BUN, [script, ...args]];
+    case "deno":
+      return [DENO, ["run", "--allow-ffi", "--allow-read", "--allow-env", script, ...args]];
+    case "node":
+      return [NODE, ["--disable-warning=ExperimentalWarning", script, ...args]];
+  }
+}
 
 /** A running peer process with line-wise access to its stdout. */
 export class Peer {

@@ -6,11 +6,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, listen, type ListenOptions, VsockAddr } from "../../mod.ts";
-import { sleep } from "../helpers.ts";
-import { BUN, DENO, freePort, Peer } from "./procs.ts";
+import { RUNTIME, sleep } from "../helpers.ts";
+import { freePort, Peer, runOn } from "./procs.ts";
 
 const KiB = 1024;
-const ME = "Bun" in globalThis ? [BUN] : [DENO, "run", "--allow-ffi", "--allow-env", "--allow-read"];
+
+/** The argv that runs a script of ours on this runtime, for peers that take a command line. */
+function me(script: string, ...args: string[]): string[] {
+  const [command, rest] = runOn(RUNTIME, script, ...args);
+  return [command, ...rest];
+}
 
 /**
  * How many bytes an independent writer (python3) gets into a connection
@@ -30,7 +35,7 @@ test("bufferSize is the flow-control window; SO_RCVBUF is not (measured)", async
   const tinyRcvbuf = await inFlight({ receiveBufferSize: 4 * KiB });
   // On Bun the adopted socket also reads ahead: it pauses after the read that passes 64 KiB
   // (ffi/bun_stream.ts HIGH_WATER), and one read can take up to a whole window.
-  const readAhead = (window: number) => ("Bun" in globalThis ? 64 * KiB + window : 0);
+  const readAhead = (window: number) => (RUNTIME === "bun" ? 64 * KiB + window : 0);
   assert.ok(small >= 32 * KiB && small <= 64 * KiB + readAhead(64 * KiB), `bufferSize 64 KiB let ${small} bytes in`);
   assert.ok(normal > 128 * KiB && normal <= 256 * KiB + readAhead(256 * KiB), `default let ${normal} bytes in`);
   assert.ok(normal - small >= 128 * KiB, `bufferSize barely moved the window: ${small} vs ${normal}`);
@@ -38,7 +43,7 @@ test("bufferSize is the flow-control window; SO_RCVBUF is not (measured)", async
   // there the figure is held to the default window's bounds rather than to `normal` (flaked in CI).
   const rcvbufMessage = `SO_RCVBUF 4 KiB limited in-flight data to ${tinyRcvbuf} (default: ${normal})`;
   assert.ok(tinyRcvbuf > 128 * KiB && tinyRcvbuf <= 256 * KiB + readAhead(256 * KiB), rcvbufMessage);
-  if (!("Bun" in globalThis)) assert.ok(tinyRcvbuf >= normal - 16 * KiB, rcvbufMessage);
+  if (RUNTIME !== "bun") assert.ok(tinyRcvbuf >= normal - 16 * KiB, rcvbufMessage);
 });
 
 test("accepted connections inherit the listener's vsock options", async () => {
@@ -69,8 +74,7 @@ test("systemd activation end to end: a service started with LISTEN_FDS serves re
       "test/peers/py_peer.py",
       "activate",
       type,
-      ...ME,
-      "examples/activated_echo.ts",
+      ...me("examples/activated_echo.ts"),
     ]);
     try {
       const [, port] = await service.match(/ready (\d+)/);
@@ -98,9 +102,7 @@ test("fromFd adopts a connected socket passed in as fd 3 (systemd Accept=yes)", 
     "pass-connected",
     "1",
     String(listener.addr.port),
-    ...ME,
-    "examples/activated_echo.ts",
-    "--accepted",
+    ...me("examples/activated_echo.ts", "--accepted"),
   ]);
   try {
     using conn = await listener.accept();
@@ -116,15 +118,10 @@ test("fromFd adopts a connected socket passed in as fd 3 (systemd Accept=yes)", 
 
 test("the reconnecting client survives its server being killed and restarted", async () => {
   const port = await freePort();
-  const serve = (): Peer =>
-    new Peer(
-      ...(ME.length === 1
-        ? [BUN, ["examples/echo_server.ts", String(port)]]
-        : [DENO, ["run", "--allow-ffi", "examples/echo_server.ts", String(port)]]) as [string, string[]],
-    );
+  const serve = (): Peer => new Peer(...runOn(RUNTIME, "examples/echo_server.ts", String(port)));
   let server = serve();
   await server.match(/listening/);
-  const client = new Peer(ME[0], [...ME.slice(1), "examples/reconnecting_client.ts", `vsock://1:${port}`, "30"]);
+  const client = new Peer(...runOn(RUNTIME, "examples/reconnecting_client.ts", `vsock://1:${port}`, "30"));
   try {
     await client.match(/echo: line 5\b/);
     server.kill();
@@ -143,7 +140,7 @@ test("the reconnecting client survives its server being killed and restarted", a
 });
 
 test("the README's examples/surface.ts runs as written on this runtime", async () => {
-  const out = await new Peer(ME[0], [...ME.slice(1), "examples/surface.ts"]).done();
+  const out = await new Peer(...runOn(RUNTIME, "examples/surface.ts")).done();
   const lines = out.trim().split("\n");
   assert.deepEqual(lines.slice(0, 3), ["first", "second", "65536 2000"]);
   assert.match(lines[3], /^fd \d+ belongs to the connection/);

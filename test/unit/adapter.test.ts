@@ -2,15 +2,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { adapter, SYMBOLS } from "../../ffi/mod.ts";
 import { reactor } from "../../src/reactor.ts";
-import { withTimeout } from "../helpers.ts";
+import { RUNTIME, withTimeout } from "../helpers.ts";
+import { Peer, runOn } from "../e2e/procs.ts";
 
 const EBADF = 9;
 const EINVAL = 22;
 const ENOTSOCK = 88;
 
 test("the adapter matches the runtime it runs on", () => {
-  assert.equal(adapter.runtime, "Bun" in globalThis ? "bun" : "deno");
-  // Bun adopts streams into its own loop; Deno has no way to, so it must not claim one.
+  assert.equal(adapter.runtime, RUNTIME);
+  // Bun adopts streams into its own loop; Deno and Node have no way to (Node's net refuses a
+  // vsock fd as "UNKNOWN"), so they must not claim one.
   assert.equal(typeof adapter.adoptStream, adapter.runtime === "bun" ? "function" : "undefined");
 });
 
@@ -47,7 +49,7 @@ test("buffers are passed at their byte offset and usize lengths are honoured", (
   adapter.libc.close(fd);
 });
 
-test("the reactor wakes a parked waiter from the off-thread epoll_wait, and on unregister", async () => {
+test("the reactor wakes a parked waiter from the epoll waiter, and on unregister", async () => {
   const loop = reactor(adapter);
   const fd = adapter.libc.eventfd(0, 0o2000000 | 0o4000);
   loop.register(fd);
@@ -66,5 +68,17 @@ test("the reactor wakes a parked waiter from the off-thread epoll_wait, and on u
   } finally {
     loop.unregister(fd);
     adapter.libc.close(fd);
+  }
+});
+
+test("a worker thread that used the reactor ends cleanly, and so does its process", async () => {
+  // On Node the reactor's libuv handle lives on the worker's own loop, which Node closes when the
+  // worker ends, aborting the process if the handle were still open.
+  const child = new Peer(...runOn(RUNTIME, "test/peers/lifetime_child.ts", "worker"));
+  try {
+    const out = await child.done(30_000);
+    assert.deepEqual(out.trim().split("\n"), ["accept in the worker: EBADF", "worker exited 0"]);
+  } finally {
+    child.kill();
   }
 });

@@ -12,8 +12,8 @@ import {
   VsockError,
 } from "../../mod.ts";
 import { readFileSync } from "node:fs";
-import { openFds } from "../helpers.ts";
-import { BUN, DENO, Peer } from "../e2e/procs.ts";
+import { openFds, RUNTIME } from "../helpers.ts";
+import { Peer, runOn } from "../e2e/procs.ts";
 
 const KiB = 1024;
 
@@ -131,10 +131,8 @@ test("adopting the wrong kind of fd says what it is", async () => {
 
 test("systemd socket activation: listenFds() adopts LISTEN_FDS and clears the variables", async () => {
   for (const kind of ["stream", "seqpacket"]) {
-    const runtime = "Bun" in globalThis
-      ? [BUN, "examples/activated_echo.ts"]
-      : [DENO, "run", "--allow-ffi", "--allow-env", "examples/activated_echo.ts"];
-    const service = new Peer("python3", ["test/peers/py_peer.py", "activate", kind, ...runtime]);
+    const [command, args] = runOn(RUNTIME, "examples/activated_echo.ts");
+    const service = new Peer("python3", ["test/peers/py_peer.py", "activate", kind, command, ...args]);
     try {
       const [, port] = await service.match(/ready (\d+)/);
       const [line] = await service.match(/activated .*/);

@@ -1,0 +1,45 @@
+/**
+ * A child for the process-lifetime tests, run on each runtime:
+ * - `idle`: a listener and a connection that have done one round trip and
+ *   are left open, idle; the process must exit by itself.
+ * - `pending`: a pending accept, then a pending read; these must keep the
+ *   process alive until the parent connects and writes.
+ * - `worker`: runs `worker-body` in a worker thread, which waits on an accept
+ *   until it closes its listener, then ends; the thread and the process must
+ *   end cleanly (on Node, its loop is closed with the reactor's poll handle).
+ */
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { connect, listen } from "../../mod.ts";
+
+const mode = process.argv[2];
+if (mode === "worker") {
+  const worker = new Worker(fileURLToPath(import.meta.url), { argv: ["worker-body"] });
+  worker.on("message", (line: string) => console.log(line));
+  worker.on("exit", (code) => console.log(`worker exited ${code}`));
+} else if (mode === "worker-body") {
+  const listener = listen();
+  setTimeout(() => listener.close(), 50);
+  const outcome = await listener.accept().then(() => "a connection", (e: { code?: string }) => e.code);
+  const { parentPort } = await import("node:worker_threads");
+  parentPort?.postMessage(`accept in the worker: ${outcome}`);
+} else if (mode === "idle") {
+  const listener = listen();
+  const client = await connect({ cid: 1, port: listener.addr.port });
+  const server = await listener.accept();
+  await server.writeAll(new Uint8Array([7]));
+  const one = new Uint8Array(1);
+  console.log(`round trip ${await client.read(one)} byte, now idle`);
+  // Left open on purpose: idle sockets must not hold the process.
+} else if (mode === "pending") {
+  const listener = listen();
+  console.log(`waiting ${listener.addr.port}`);
+  const conn = await listener.accept();
+  console.log("accepted");
+  console.log(`read ${await conn.read(new Uint8Array(8))}`);
+  conn.close();
+  listener.close();
+} else {
+  throw new TypeError(`mode must be idle, pending or worker, got ${mode}`);
+}
