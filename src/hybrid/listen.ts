@@ -5,14 +5,15 @@
  * there means the guest's connect is reset). `listen({ uds, port })` listens
  * on that path and yields the same `VsockConn` as an `AF_VSOCK` listener.
  *
- * The socket file: a leftover from a crashed process (nothing answers a
- * connect to it) is removed before binding; a file someone listens on, or a
- * file that is not a socket, is never touched (`EADDRINUSE`). `close()`
+ * The socket file: a leftover from a crashed process (not listed as listening
+ * in /proc/net/unix, and nothing answers a connect to it) is removed before
+ * binding; a file someone listens on, or a file that is not a socket, is
+ * never touched (`EADDRINUSE`). `close()`
  * removes the file only if it is still the one this listener bound.
  *
  * @module
  */
-import { lstatSync, unlinkSync } from "node:fs";
+import { lstatSync, readFileSync, unlinkSync } from "node:fs";
 import { SOCK_CLOEXEC, SOCK_NONBLOCK, VMADDR_PORT_ANY } from "../constants.ts";
 import { VsockConn } from "../conn.ts";
 import { check, closedError, VsockError } from "../errors.ts";
@@ -141,6 +142,29 @@ function inUse(address: HybridAddr, why: string): VsockError {
   });
 }
 
+/** `__SO_ACCEPTCON` in /proc/net/unix's Flags column: the socket listens. */
+const SO_ACCEPTCON = 0x10000;
+
+/**
+ * Whether /proc/net/unix lists a listening socket bound to `path`: asks
+ * without connecting, so a live listener gets no stray connection. It shows
+ * only this network namespace's sockets, hence the connect probe after it.
+ */
+function listedAsListening(path: string): boolean {
+  let table: string;
+  try {
+    table = readFileSync("/proc/net/unix", "utf8");
+  } catch {
+    return false;
+  }
+  // "Num RefCount Protocol Flags Type St Inode Path": the path is everything after the 7th field.
+  for (const line of table.split("\n")) {
+    const match = /^\S+ \S+ \S+ ([0-9A-Fa-f]+) \S+ \S+ \S+ (.*)$/.exec(line);
+    if (match && match[2] === path && (parseInt(match[1], 16) & SO_ACCEPTCON) !== 0) return true;
+  }
+  return false;
+}
+
 /**
  * Removes `path` if it is a socket file nobody listens on (a crashed
  * listener's leftover). A live listener's file or a non-socket is left alone.
@@ -150,6 +174,9 @@ function removeStale(address: HybridAddr): void {
   const stat = lstatSync(path, { throwIfNoEntry: false });
   if (!stat) return;
   if (!stat.isSocket()) throw inUse(address, `${path} exists and is not a socket; not removing it`);
+  if (listedAsListening(path)) throw inUse(address, `another process is listening on ${path}`);
+  // Not listed: stale, or a listener in another network namespace sharing this filesystem. Only a
+  // connect tells them apart (the latter then sees one connection that closes at once).
   const probe = unixSocket(address);
   let r: number;
   try {

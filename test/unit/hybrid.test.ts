@@ -426,9 +426,13 @@ test("listen: a stale socket file is removed; a live listener's file and a non-s
     });
     assert.throws(() => listen(`unix://${uds}?port=5`), { code: "EADDRINUSE" });
     assert.ok(lstatSync(path).isSocket());
+    // The live listener was asked through /proc/net/unix, not by a stray connection: the next
+    // connection it accepts is the real one.
     const accepting = first.accept();
     const vmm = await vmmDials(path);
-    (await accepting).close();
+    vmm.write("x");
+    using conn = await accepting;
+    assert.deepEqual(await readN(conn, 1), new TextEncoder().encode("x"));
     vmm.destroy();
     first.close();
     // Not a socket: left alone.
