@@ -17,6 +17,7 @@ import { libc } from "../../src/socket.ts";
 import { eventually, openFds, withTimeout } from "../helpers.ts";
 import { concat, pattern, sha256 } from "../e2e/data.ts";
 import { FakeVmm } from "./fake_vmm.ts";
+import { BUN, DENO, Peer, ROOT } from "../e2e/procs.ts";
 
 const SOCK_STREAM = 1;
 
@@ -472,6 +473,47 @@ test("listen: close() settles a pending accept and ends for-await", async () => 
     await assert.rejects(pending, { code: "EBADF" });
     await withTimeout(loop, 2000, "for await did not end");
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ------------------------------------------------------------------ the example
+
+/** The example under the runtime running this test. */
+function example(...args: string[]): Peer {
+  return "Bun" in globalThis ? new Peer(BUN, [`${ROOT}examples/hybrid_host.ts`, ...args]) : new Peer(DENO, [
+    "run",
+    "--allow-ffi",
+    "--allow-read",
+    "--allow-write",
+    `${ROOT}examples/hybrid_host.ts`,
+    ...args,
+  ]);
+}
+
+test("examples/hybrid_host.ts: dial asks the guest and prints its answer; serve echoes guest connections", async () => {
+  const vmm = await FakeVmm.start({ failFirst: 1 }); // the agent is not up for the first attempt
+  try {
+    const out = await example("dial", vmm.path, "52", "hello there").done(30_000);
+    assert.match(out, /gave us host port 1073741824/);
+    assert.match(out, /answer: hello there/);
+    assert.equal(vmm.connections, 2);
+  } finally {
+    await vmm.close();
+  }
+  const dir = tempDir();
+  const server = example("serve", join(dir, "v.sock"), "1234");
+  try {
+    await server.match(/listening on .*v\.sock_1234/);
+    const guest = await vmmDials(join(dir, "v.sock_1234"));
+    const echoed = new Promise<string>((resolve) =>
+      guest.once("data", (d: Uint8Array) => resolve(new TextDecoder().decode(d)))
+    );
+    guest.write("ping");
+    assert.equal(await withTimeout(echoed, 10_000, "no echo"), "ping");
+    guest.destroy();
+  } finally {
+    server.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 });
