@@ -95,8 +95,9 @@ export class VsockConn<A extends VsockAddr | HybridAddr = VsockAddr> extends Vso
    * Hybrid vsock (`connect({ uds, port })`) depends on the VMM: Firecracker
    * turns the host's `SHUT_WR` into a full close of the vsock connection (the
    * guest gets SHUTDOWN for both directions, and this side then reads EOF,
-   * possibly before the guest's answer); Cloud Hypervisor (v53 and later)
-   * forwards it as a half-close. Where the answer matters, let the protocol say
+   * possibly before the guest's answer; Firecracker 81b38b9
+   * csm/connection.rs); Cloud Hypervisor (v53 and later) forwards it as a
+   * half-close (ae44c29 csm/connection.rs, `test_local_read_eof_sends_half_shutdown`). Where the answer matters, let the protocol say
    * where a request ends (a length, a delimiter, HTTP's framing) instead.
    */
   closeWrite(): Promise<void> {

@@ -12,8 +12,11 @@
  * across writes can fail with `WouldBlock` and the connection is dropped; the
  * verb is compared lower-cased. "If no one is listening, Firecracker will
  * terminate the host connection": failure is EOF (or a reset) with no bytes.
- * Cloud Hypervisor's muxer is a port of Firecracker's; vhost-device-vsock
- * answers `OK <guest port>`. So only the `OK ` prefix is checked.
+ * Cloud Hypervisor (ae44c29, virtio-devices/src/vsock/unix/muxer.rs) descends
+ * from the same muxer but keeps a partly read request across reads, so it
+ * tolerates a split one; vhost-device-vsock answers `OK <guest port>`. So the
+ * request goes in one write for Firecracker's sake, and only the `OK ` prefix
+ * of the reply is checked.
  *
  * The reply is read with `MSG_PEEK` and then exactly the line is consumed:
  * bytes the guest sent right after `OK …\n` (same segment) stay in the kernel
