@@ -159,7 +159,7 @@ async function finishConnect(
  */
 export function connect(options: HybridConnectOptions | HybridAddrString): Promise<VsockConn<HybridAddr>>;
 export function connect(options: ConnectOptions & { type: "seqpacket" }): Promise<VsockSeqpacketConn>;
-export function connect(options: ConnectOptions & { type?: "stream" }): Promise<VsockConn>;
+export function connect(options: (ConnectOptions & { type?: "stream" }) | `vsock://${string}`): Promise<VsockConn>;
 export function connect(options: StreamConnectTarget): Promise<VsockConn<VsockAddr | HybridAddr>>;
 export async function connect(
   options: ConnectOptions | HybridConnectOptions | string,

@@ -171,7 +171,8 @@ function parseOptions(
  */
 export function listen(options: HybridListenOptions | `unix:${string}`): HybridListener;
 export function listen(options: ListenOptions & { type: "seqpacket" }): VsockListener<VsockSeqpacketConn>;
-export function listen(options?: (ListenOptions & { type?: "stream" }) | string): VsockListener<VsockConn>;
+export function listen(options?: (ListenOptions & { type?: "stream" }) | `vsock://${string}`): VsockListener<VsockConn>;
+export function listen(address: string): VsockListener<VsockConn> | HybridListener;
 export function listen(
   options: ListenOptions | HybridListenOptions | string = {},
 ): VsockListener<VsockConn | VsockSeqpacketConn> | HybridListener {
