@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { lstatSync, readFileSync, unlinkSync } from "node:fs";
+import { closeSync, lstatSync, openSync, readSync, unlinkSync } from "node:fs";
 import { SOCK_CLOEXEC, SOCK_NONBLOCK, VMADDR_PORT_ANY } from "../constants.ts";
 import { VsockConn } from "../conn.ts";
 import { check, closedError, VsockError } from "../errors.ts";
@@ -142,6 +142,36 @@ function inUse(address: HybridAddr, why: string): VsockError {
   });
 }
 
+/**
+ * Reads a procfs file to its end. procfs reports size 0 and hands out about a
+ * page per `read`, so read until 0 rather than trusting any size.
+ */
+function readProcFile(path: string): string {
+  const fd = openSync(path, "r");
+  try {
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      const chunk = new Uint8Array(65536);
+      const n = readSync(fd, chunk, 0, chunk.byteLength, null);
+      if (n <= 0) break;
+      chunks.push(chunk.subarray(0, n));
+    }
+    return new TextDecoder().decode(concatBytes(chunks));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function concatBytes(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
 /** `__SO_ACCEPTCON` in /proc/net/unix's Flags column: the socket listens. */
 const SO_ACCEPTCON = 0x10000;
 
@@ -153,7 +183,7 @@ const SO_ACCEPTCON = 0x10000;
 function listedAsListening(path: string): boolean {
   let table: string;
   try {
-    table = readFileSync("/proc/net/unix", "utf8");
+    table = readProcFile("/proc/net/unix");
   } catch {
     return false;
   }
@@ -174,7 +204,7 @@ function removeStale(address: HybridAddr): void {
   const stat = lstatSync(path, { throwIfNoEntry: false });
   if (!stat) return;
   if (!stat.isSocket()) throw inUse(address, `${path} exists and is not a socket; not removing it`);
-  if (listedAsListening(path)) throw inUse(address, `another process is listening on ${path}`);
+  if (listedAsListening(path)) throw inUse(address, `a socket is listening on ${path} (/proc/net/unix)`);
   // Not listed: stale, or a listener in another network namespace sharing this filesystem. Only a
   // connect tells them apart (the latter then sees one connection that closes at once).
   const probe = unixSocket(address);
@@ -187,7 +217,7 @@ function removeStale(address: HybridAddr): void {
   }
   // Connected, or its accept queue is full: somebody is listening there.
   if (r === 0 || r === -EAGAIN || r === -EINPROGRESS) {
-    throw inUse(address, `another process is listening on ${path}`);
+    throw inUse(address, `a socket is listening on ${path} (it answered a connect)`);
   }
   if (r !== -ECONNREFUSED) throw new VsockError({ errno: -r, syscall: "connect", address });
   unlinkSync(path);

@@ -265,20 +265,24 @@ test("timeout and signal bound a connect that retries", async () => {
 });
 
 test("guest-initiated: stale socket file replaced, a live listener's never removed, nothing listening = guest EOF", async () => {
-  await using mux = await Mux.start("--guest-port", "any");
+  await using mux = await Mux.start("--guest-port", "any", "--verbose");
   const [port] = mux.guestPorts;
   const path = `${mux.uds}_${port}`;
-  // Nothing listening there: the guest's connection ends at once.
+  // Nothing listening there: the guest's connection ends at once. (Wait for the mux to have tried, so
+  // that connection cannot be bridged to the listener made below.)
   {
     using c = await connect({ cid: 1, port });
-    assert.equal(await withTimeout(c.read(new Uint8Array(1)).catch(() => null), 10_000, "no EOF"), null);
+    const first = c.read(new Uint8Array(1)).catch(() => null);
+    await eventually(() => mux.peer.stderr.includes(`${path}: [Errno 2]`), 20_000, "the mux trying <uds>_<port>");
+    assert.equal(await withTimeout(first, 10_000, "no EOF"), null);
   }
   // A stale socket file, as a crashed host program leaves it.
   const fd = libc.socket(AF_UNIX, 1, 0);
   assert.equal(libc.bind(fd, sockaddrUn(path)), 0);
   libc.close(fd);
   using host = listen({ uds: mux.uds, port });
-  assert.throws(() => listen({ uds: mux.uds, port }), { code: "EADDRINUSE" });
+  // Told by /proc/net/unix, without a connect that the live listener would have to accept.
+  assert.throws(() => listen({ uds: mux.uds, port }), { code: "EADDRINUSE", message: /\/proc\/net\/unix/ });
   const accepted = host.accept();
   using c = await connect({ cid: 1, port });
   using s = await accepted;
