@@ -28,6 +28,7 @@ export {
 export type { ByteConn } from "./src/http/conn_duplex.ts";
 export {
   type ConnListener,
+  type ServeAddr,
   serve,
   type ServeHandler,
   type ServeHandlerInfo,

@@ -27,10 +27,13 @@ export {
   VMADDR_PORT_ANY,
 } from "./src/constants.ts";
 export { VsockConn } from "./src/conn.ts";
-export { connect, type ConnectOptions } from "./src/connect.ts";
+export { connect, type ConnectOptions, type HybridAddrString, type StreamConnectTarget } from "./src/connect.ts";
 export { bindDatagram, type Datagram, VsockDatagramSocket } from "./src/datagram.ts";
 export { RECONNECT_CODES, shouldReconnect, VsockError, type VsockErrorOptions } from "./src/errors.ts";
 export { listen, type ListenOptions, VsockListener } from "./src/listener.ts";
+export { HybridAddr } from "./src/hybrid/addr.ts";
+export { DEFAULT_HANDSHAKE_TIMEOUT, type HybridConnectOptions } from "./src/hybrid/connect.ts";
+export { HybridListener, type HybridListenOptions } from "./src/hybrid/listen.ts";
 export { localCid } from "./src/local_cid.ts";
 export type { SocketOptions } from "./src/options.ts";
 export { VsockSeqpacketConn } from "./src/seqpacket.ts";

@@ -47,6 +47,23 @@ ratios = {
     "node_many_vs_deno_native": vs("many", "node", "deno_native"),
 }
 
+# Hybrid vsock (through test/peers/vmm_mux.py, a python3 VMM muxer) against the
+# same client over plain AF_VSOCK, and against C through the same muxer.
+hybrid = {
+    "bun_hybrid_pingpong_vs_bun": vs("pingpong", "bun_hybrid", "bun"),
+    "bun_hybrid_stream_vs_bun": vs("stream", "bun_hybrid", "bun"),
+    "deno_hybrid_pingpong_vs_deno": vs("pingpong", "deno_hybrid", "deno"),
+    "deno_hybrid_stream_vs_deno": vs("stream", "deno_hybrid", "deno"),
+    "node_hybrid_pingpong_vs_node": vs("pingpong", "node_hybrid", "node"),
+    "node_hybrid_stream_vs_node": vs("stream", "node_hybrid", "node"),
+    "c_hybrid_pingpong_vs_c": vs("pingpong", "c_hybrid", "c"),
+    "c_hybrid_stream_vs_c": vs("stream", "c_hybrid", "c"),
+    "bun_hybrid_pingpong_vs_c_hybrid": vs("pingpong", "bun_hybrid", "c_hybrid"),
+    "bun_hybrid_stream_vs_c_hybrid": vs("stream", "bun_hybrid", "c_hybrid"),
+    "deno_hybrid_pingpong_vs_c_hybrid": vs("pingpong", "deno_hybrid", "c_hybrid"),
+    "deno_hybrid_stream_vs_c_hybrid": vs("stream", "deno_hybrid", "c_hybrid"),
+}
+
 # The runtimes' own sockets against C on the same kernel and transport: the
 # floor under the targets that compare ours with C. (No runtime has a C-speed
 # event loop; where its own TCP sits far from C's TCP, so does any vsock code on it.)
@@ -111,6 +128,9 @@ for name, value in ratios.items():
 print("\nfloors: the runtimes' own sockets against C (same workloads)")
 for name, value in floors.items():
     print(f"  {name:<30} {value}")
+print("\nhybrid vsock through a python3 VMM muxer (ratios as above)")
+for name, value in hybrid.items():
+    print(f"  {name:<34} {value}")
 print("\nDeno's extra cost per parked read")
 for name, value in deno_hop.items():
     print(f"  {name:<30} {value}")
@@ -123,6 +143,7 @@ result = {
     "ratios": ratios,
     "floors": floors,
     "deno_hop": deno_hop,
+    "hybrid": hybrid,
     "raw": raw,
 }
 if not quick:

@@ -6,20 +6,21 @@
  *
  *   bun examples/reconnecting_client.ts vsock://1:5000 [COUNT]
  *   deno run --allow-ffi examples/reconnecting_client.ts vsock://2:5000
+ *   bun examples/reconnecting_client.ts 'unix:///run/vm1/v.sock?port=5000'   # a Firecracker guest
  *
  * Sends a numbered line every 100 ms to an echo server and prints each echo;
  * exits after COUNT echoes (default: never).
  */
 import process from "node:process";
-import { connect, localCid, shouldReconnect, type VsockConn } from "../mod.ts";
+import { connect, type HybridAddr, localCid, shouldReconnect, type VsockAddr, type VsockConn } from "../mod.ts";
 
 const [address, countText] = process.argv.slice(2);
-if (!address) throw new Error("usage: reconnecting_client.ts vsock://CID:PORT [COUNT]");
+if (!address) throw new Error("usage: reconnecting_client.ts vsock://CID:PORT|unix:///PATH?port=PORT [COUNT]");
 const count = countText ? Number(countText) : Infinity;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Connects, retrying with exponential backoff (100 ms doubling to 5 s, ±20% jitter). */
-async function connectWithBackoff(): Promise<VsockConn> {
+async function connectWithBackoff(): Promise<VsockConn<VsockAddr | HybridAddr>> {
   for (let attempt = 0;; attempt++) {
     try {
       const conn = await connect(address);

@@ -5,6 +5,7 @@
  */
 import type { StreamIO } from "../ffi/mod.ts";
 import type { VsockAddr } from "./addr.ts";
+import type { HybridAddr } from "./hybrid/addr.ts";
 import { VsockSocket } from "./vsock_socket.ts";
 
 /** Chunk size for `readable`; reads are never larger than this. */
@@ -20,7 +21,9 @@ function assertBytes(value: unknown, method: string): asserts value is Uint8Arra
 
 /**
  * A connected vsock stream socket, from {@link connect} or a listener's
- * `accept()`. Use `read`/`write` directly or the `readable`/`writable`
+ * `accept()`. `A` is its address type: `VsockAddr` for `AF_VSOCK`,
+ * `HybridAddr` for a connection through a VMM's vsock Unix socket (hybrid
+ * vsock), which behaves the same apart from half-close (see `closeWrite()`). Use `read`/`write` directly or the `readable`/`writable`
  * streams (not both for the same direction at once).
  *
  * `read` resolves `null` at end of stream, and also for a read that was
@@ -35,17 +38,17 @@ function assertBytes(value: unknown, method: string): asserts value is Uint8Arra
  * const n = await conn.read(buf);
  * ```
  */
-export class VsockConn extends VsockSocket {
-  /** This end's address, from `getsockname`. */
-  readonly localAddr: VsockAddr;
-  /** The peer's address, from `getpeername` (or `accept4`). */
-  readonly remoteAddr: VsockAddr;
+export class VsockConn<A extends VsockAddr | HybridAddr = VsockAddr> extends VsockSocket {
+  /** This end's address, from `getsockname` (hybrid: see `HybridAddr`). */
+  readonly localAddr: A;
+  /** The peer's address, from `getpeername` or `accept4` (hybrid: see `HybridAddr`). */
+  readonly remoteAddr: A;
   readonly #io: StreamIO;
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
 
   /** @internal Made by `connect()` and `VsockListener.accept()`. */
-  constructor(io: StreamIO, fd: number, localAddr: VsockAddr, remoteAddr: VsockAddr) {
+  constructor(io: StreamIO, fd: number, localAddr: A, remoteAddr: A) {
     super(fd, "connection");
     this.#io = io;
     this.localAddr = localAddr;
@@ -53,7 +56,7 @@ export class VsockConn extends VsockSocket {
   }
 
   /** Errors name the peer. */
-  protected get errorAddress(): VsockAddr {
+  protected get errorAddress(): A {
     return this.remoteAddr;
   }
 
@@ -86,7 +89,17 @@ export class VsockConn extends VsockSocket {
     while (done < p.byteLength) done += await this.write(done === 0 ? p : p.subarray(done));
   }
 
-  /** Half-closes: the peer reads end of stream, and this side can still read. */
+  /**
+   * Half-closes: the peer reads end of stream, and this side can still read.
+   *
+   * Hybrid vsock (`connect({ uds, port })`) depends on the VMM: Firecracker
+   * turns the host's `SHUT_WR` into a full close of the vsock connection (the
+   * guest gets SHUTDOWN for both directions, and this side then reads EOF,
+   * possibly before the guest's answer; Firecracker 81b38b9
+   * csm/connection.rs); Cloud Hypervisor (v53 and later) forwards it as a
+   * half-close (ae44c29 csm/connection.rs, `test_local_read_eof_sends_half_shutdown`). Where the answer matters, let the protocol say
+   * where a request ends (a length, a delimiter, HTTP's framing) instead.
+   */
   closeWrite(): Promise<void> {
     try {
       this.assertOpen("closeWrite");

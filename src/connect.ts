@@ -13,6 +13,8 @@ import type { VsockSeqpacketConn } from "./seqpacket.ts";
 import { getReactor, libc, parseType, socketAddress, type SocketType, vsockSocket } from "./socket.ts";
 import { unwatch } from "./reactor.ts";
 import { wrapConnected } from "./wrap.ts";
+import { type HybridAddr, isHybridString } from "./hybrid/addr.ts";
+import { connectHybrid, type HybridConnectOptions } from "./hybrid/connect.ts";
 
 const EINTR = 4;
 const EINPROGRESS = 115;
@@ -32,7 +34,19 @@ export interface ConnectOptions extends SocketOptions {
   timeout?: number;
   /** `"stream"` (default) or `"seqpacket"` for a message connection. */
   type?: SocketType;
+  /** Only for hybrid vsock ({@link HybridConnectOptions}). */
+  uds?: never;
 }
+
+/** A hybrid vsock address string: `unix:///path/to/v.sock?port=N`. */
+export type HybridAddrString = `unix:${string}`;
+
+/**
+ * Everything `connect()` accepts for a byte stream: `AF_VSOCK` options, hybrid
+ * vsock options, or an address string of either kind. For code that passes
+ * its caller's target on (an HTTP client, a pool).
+ */
+export type StreamConnectTarget = (ConnectOptions & { type?: "stream" }) | HybridConnectOptions | string;
 
 interface Parsed {
   address: VsockAddr;
@@ -126,18 +140,41 @@ async function finishConnect(
  * options or an address string (`"vsock://1:5000"`, `"host:1024"`). Socket
  * options (`bufferSize`, `connectTimeout`, ...) are set before connecting.
  *
+ * With `{ uds, port }` or `"unix:///run/vm1/v.sock?port=52"` it dials a guest
+ * port through a Firecracker / Cloud Hypervisor / vhost-device-vsock VMM's
+ * vsock Unix socket (hybrid vsock, see {@link HybridConnectOptions}) and
+ * resolves with a `VsockConn<HybridAddr>`.
+ *
  * Rejects with a `VsockError`: `ECONNRESET` when nothing listens on that
  * port, `ETIMEDOUT` on timeout, `ENODEV`/`ENETUNREACH` when no transport
- * reaches the CID. An aborted `signal` rejects with its reason.
+ * reaches the CID. An aborted `signal` rejects with its reason. Hybrid adds
+ * `EPROTO` (the VMM answered something else than `OK`) and the Unix socket's
+ * own `ENOENT`/`ECONNREFUSED`.
  *
  * @example
  * ```ts
  * const conn = await connect({ cid: VMADDR_CID_HOST, port: 1024, timeout: 1000 });
+ * const guest = await connect({ uds: "/run/vm1/v.sock", port: 52 });
  * ```
  */
+export function connect(options: HybridConnectOptions | HybridAddrString): Promise<VsockConn<HybridAddr>>;
 export function connect(options: ConnectOptions & { type: "seqpacket" }): Promise<VsockSeqpacketConn>;
-export function connect(options: (ConnectOptions & { type?: "stream" }) | string): Promise<VsockConn>;
-export async function connect(options: ConnectOptions | string): Promise<VsockConn | VsockSeqpacketConn> {
+export function connect(options: (ConnectOptions & { type?: "stream" }) | `vsock://${string}`): Promise<VsockConn>;
+export function connect(options: StreamConnectTarget): Promise<VsockConn<VsockAddr | HybridAddr>>;
+export async function connect(
+  options: ConnectOptions | HybridConnectOptions | string,
+): Promise<VsockConn<VsockAddr | HybridAddr> | VsockSeqpacketConn> {
+  if (
+    typeof options === "string"
+      ? isHybridString(options)
+      : typeof options === "object" && options !== null && "uds" in options
+  ) {
+    return await connectHybrid(options as HybridConnectOptions | string);
+  }
+  return await connectVsock(options as ConnectOptions | string);
+}
+
+async function connectVsock(options: ConnectOptions | string): Promise<VsockConn | VsockSeqpacketConn> {
   const { address, type, signal, timeout, options: socketOptions } = parseOptions(options);
   signal?.throwIfAborted();
   const fd = vsockSocket(type, address);

@@ -4,6 +4,7 @@
  * @module
  */
 import type { VsockAddr } from "./addr.ts";
+import type { HybridAddr } from "./hybrid/addr.ts";
 
 /** errno names and what they mean for a vsock user, by number (Linux). */
 const ERRNO: Record<number, readonly [name: string, meaning: string]> = {
@@ -21,6 +22,7 @@ const ERRNO: Record<number, readonly [name: string, meaning: string]> = {
   24: ["EMFILE", "too many open files in this process"],
   25: ["ENOTTY", "not a vsock device"],
   32: ["EPIPE", "the connection is closed for writing"],
+  71: ["EPROTO", "protocol error"],
   88: ["ENOTSOCK", "not a socket"],
   90: ["EMSGSIZE", "message too long"],
   92: ["ENOPROTOOPT", "option not supported by this socket"],
@@ -69,7 +71,7 @@ export interface VsockErrorOptions {
   /** The libc call or operation that failed, e.g. `"connect"`. */
   syscall: string;
   /** The address involved, when there is one. */
-  address?: VsockAddr;
+  address?: VsockAddr | HybridAddr;
   /** Override the errno-derived code (e.g. `"ETIMEDOUT"` for a timeout we raise). */
   code?: string;
   /** Override the message. */
@@ -97,8 +99,8 @@ export class VsockError extends Error {
   readonly errno: number;
   /** The call that failed, e.g. `"bind"`. */
   readonly syscall: string;
-  /** The address involved, if any. */
-  readonly address: VsockAddr | undefined;
+  /** The address involved, if any: a `VsockAddr`, or a `HybridAddr` for hybrid vsock. */
+  readonly address: VsockAddr | HybridAddr | undefined;
 
   constructor(options: VsockErrorOptions) {
     const code = options.code ?? errnoName(options.errno);
@@ -116,13 +118,13 @@ export class VsockError extends Error {
 }
 
 /** Throws a {@link VsockError} when a libc result is `-errno`; returns it otherwise. */
-export function check(result: number, syscall: string, address?: VsockAddr): number {
+export function check(result: number, syscall: string, address?: VsockAddr | HybridAddr): number {
   if (result < 0) throw new VsockError({ errno: -result, syscall, address });
   return result;
 }
 
 /** The error for using a socket after `close()`. */
-export function closedError(syscall: string, what: string, address?: VsockAddr): VsockError {
+export function closedError(syscall: string, what: string, address?: VsockAddr | HybridAddr): VsockError {
   return new VsockError({
     errno: 9,
     syscall,

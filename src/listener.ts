@@ -14,6 +14,8 @@ import type { VsockSeqpacketConn } from "./seqpacket.ts";
 import { getReactor, libc, parseType, socketAddress, type SocketType, vsockSocket } from "./socket.ts";
 import { VsockSocket } from "./vsock_socket.ts";
 import { wrapConnected } from "./wrap.ts";
+import { isHybridString } from "./hybrid/addr.ts";
+import { type HybridListener, type HybridListenOptions, listenHybrid } from "./hybrid/listen.ts";
 
 const EINTR = 4;
 const EAGAIN = 11;
@@ -39,6 +41,8 @@ export interface ListenOptions extends SocketOptions {
    * It is checked to be AF_VSOCK and of `type`; the listener owns it from then on.
    */
   fd?: number;
+  /** Only for hybrid vsock ({@link HybridListenOptions}). */
+  uds?: never;
 }
 
 /**
@@ -159,10 +163,30 @@ function parseOptions(
  * console.log(listener.addr.port); // the port the kernel picked
  * const messages = listen({ port: 5001, type: "seqpacket", bufferSize: 64 * 1024 });
  * ```
+ *
+ * With `{ uds, port }` or `"unix:///run/vm1/v.sock?port=1234"` it listens for
+ * connections guests make to host port `port` through a Firecracker / Cloud
+ * Hypervisor VMM (hybrid vsock): on the Unix socket `${uds}_${port}`, see
+ * {@link HybridListener}.
  */
+export function listen(options: HybridListenOptions | `unix:${string}`): HybridListener;
 export function listen(options: ListenOptions & { type: "seqpacket" }): VsockListener<VsockSeqpacketConn>;
-export function listen(options?: (ListenOptions & { type?: "stream" }) | string): VsockListener<VsockConn>;
-export function listen(options: ListenOptions | string = {}): VsockListener<VsockConn | VsockSeqpacketConn> {
+export function listen(options?: (ListenOptions & { type?: "stream" }) | `vsock://${string}`): VsockListener<VsockConn>;
+export function listen(address: string): VsockListener<VsockConn> | HybridListener;
+export function listen(
+  options: ListenOptions | HybridListenOptions | string = {},
+): VsockListener<VsockConn | VsockSeqpacketConn> | HybridListener {
+  if (
+    typeof options === "string"
+      ? isHybridString(options)
+      : typeof options === "object" && options !== null && "uds" in options
+  ) {
+    return listenHybrid(options as HybridListenOptions | string);
+  }
+  return listenVsock(options as ListenOptions | string);
+}
+
+function listenVsock(options: ListenOptions | string): VsockListener<VsockConn | VsockSeqpacketConn> {
   const { address, backlog, type, fd: given } = parseOptions(options);
   if (given !== undefined) return adoptListener(given, type, backlog, options as ListenOptions);
   const fd = vsockSocket(type, address);

@@ -5,6 +5,7 @@
  * @module
  */
 import type { VsockAddr } from "./addr.ts";
+import type { HybridAddr } from "./hybrid/addr.ts";
 import { closedError } from "./errors.ts";
 import { getOption, setOption } from "./options.ts";
 
@@ -29,7 +30,7 @@ export abstract class VsockSocket implements Disposable {
   }
 
   /** The address errors name; each kind of socket says which. */
-  protected abstract get errorAddress(): VsockAddr | undefined;
+  protected abstract get errorAddress(): VsockAddr | HybridAddr | undefined;
 
   /** The socket's file descriptor (see the class comment for who closes it). */
   get fd(): number {

@@ -12,7 +12,9 @@
 import { Agent, type IncomingMessage, request as httpRequest } from "node:http";
 import { Readable } from "node:stream";
 import { VsockAddr } from "../addr.ts";
-import { connect, type ConnectOptions } from "../connect.ts";
+import { connect, type StreamConnectTarget } from "../connect.ts";
+import { isHybridString } from "../hybrid/addr.ts";
+import { parseHybridConnect } from "../hybrid/connect.ts";
 import { VsockError } from "../errors.ts";
 import { type ByteConn, ConnDuplex } from "./conn_duplex.ts";
 
@@ -285,12 +287,18 @@ export class VsockHttpClient implements Disposable {
   }
 }
 
-/** The parts of {@link createHttpClient}'s options that say where to connect. */
-export type HttpTarget = ConnectOptions | string;
+/**
+ * Where {@link createHttpClient} connects: anything `connect()` takes for a
+ * byte stream — `AF_VSOCK` options, hybrid vsock options (`{ uds, port }`
+ * through a Firecracker / Cloud Hypervisor vsock Unix socket) or an address
+ * string of either kind.
+ */
+export type HttpTarget = StreamConnectTarget;
 
 /**
  * A keep-alive HTTP client for one address. Takes everything `connect()`
- * takes (`{ cid, port, timeout, bufferSize, ... }` or `"vsock://3:8080"`),
+ * takes (`{ cid, port, timeout, bufferSize, ... }`, `"vsock://3:8080"`, or
+ * hybrid vsock's `{ uds, port }` / `"unix:///run/vm1/v.sock?port=8080"`),
  * plus the pool options. Connections open on demand, up to `maxSockets`,
  * and idle ones do not keep the process alive.
  *
@@ -300,18 +308,24 @@ export type HttpTarget = ConnectOptions | string;
  *
  * using client = createHttpClient({ cid: 3, port: 8080 });
  * const health = await client.fetch("http://agent/health");
+ * using guest = createHttpClient({ uds: "/run/vm1/v.sock", port: 8080 }); // Firecracker host
  * ```
  */
 export function createHttpClient(target: HttpTarget, options: HttpClientOptions = {}): VsockHttpClient {
   if (typeof target !== "string" && (target === null || typeof target !== "object")) {
-    throw new TypeError("createHttpClient() takes connect() options or a vsock address string");
+    throw new TypeError("createHttpClient() takes connect() options or an address string");
   }
   if (options === null || typeof options !== "object") {
     throw new TypeError("createHttpClient() options must be an object");
   }
-  if (typeof target === "string") VsockAddr.parse(target); // bad addresses fail here, not at the first request
-  const dial: Dialer = () =>
-    connect(typeof target === "string" ? target : { ...target, type: "stream" } as ConnectOptions & { type: "stream" });
+  // Bad addresses fail here, not at the first request.
+  if (typeof target === "string") {
+    if (isHybridString(target)) parseHybridConnect(target);
+    else VsockAddr.parse(target);
+  } else if ((target as { type?: unknown }).type !== undefined && (target as { type?: unknown }).type !== "stream") {
+    throw new TypeError('createHttpClient() speaks HTTP over stream connections: leave type out or say "stream"');
+  }
+  const dial: Dialer = () => connect(target);
   return new VsockHttpClient(dial, ORIGIN, options);
 }
 

@@ -12,30 +12,40 @@
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { NodeRequest, sendNodeResponse } from "srvx/node";
-import type { VsockAddr } from "../addr.ts";
+import { VsockAddr } from "../addr.ts";
+import type { HybridAddr } from "../hybrid/addr.ts";
 import { listen, type ListenOptions } from "../listener.ts";
 import { type ByteConn, ConnDuplex } from "./conn_duplex.ts";
 import { markListening, reasonPhrase } from "./node_http_quirks.ts";
 
+/** An address a served connection can have: `AF_VSOCK`, or hybrid vsock through a VMM's Unix socket. */
+export type ServeAddr = VsockAddr | HybridAddr;
+
 /** What a handler learns about the request besides the `Request` itself. */
-export interface ServeHandlerInfo {
+export interface ServeHandlerInfo<A extends ServeAddr = VsockAddr> {
   /** The peer: for vsock its CID says which VM (or the host) is calling, and the kernel vouches for it. */
-  remoteAddr: VsockAddr;
+  remoteAddr: A;
   /** This end of the connection. */
-  localAddr: VsockAddr;
+  localAddr: A;
   /** Settles when the response has been sent completely, or the client went away. */
   completed: Promise<void>;
 }
 
 /** A fetch-style handler: Hono's `app.fetch`, Elysia's `app.fetch`, itty, or a plain function. */
-export type ServeHandler = (request: Request, info: ServeHandlerInfo) => Response | Promise<Response>;
+export type ServeHandler<A extends ServeAddr = VsockAddr> = (
+  request: Request,
+  info: ServeHandlerInfo<A>,
+) => Response | Promise<Response>;
 
-/** A source of connections to serve: a `VsockListener`, or a listener of another transport of this library. */
-export interface ConnListener {
+/**
+ * A source of connections to serve: a `VsockListener`, or a hybrid vsock
+ * `listen({ uds, port })` (what guests dial to the host through a VMM).
+ */
+export interface ConnListener<A extends ServeAddr = VsockAddr> {
   /** The address it listens on. */
-  readonly addr: VsockAddr;
+  readonly addr: A;
   /** The next connection. */
-  accept(): Promise<ByteConn & { localAddr: VsockAddr; remoteAddr: VsockAddr }>;
+  accept(): Promise<ByteConn & { localAddr: A; remoteAddr: A }>;
   /** Stops listening; a pending `accept()` settles. */
   close(): void;
   /** `true` once closed. */
@@ -43,21 +53,23 @@ export interface ConnListener {
 }
 
 /** Options for {@link serve}. Socket options (`bufferSize`, ...) apply to the listener and so to each connection. */
-export interface ServeOptions extends Omit<ListenOptions, "type"> {
+export interface ServeOptions<A extends ServeAddr = VsockAddr> extends Omit<ListenOptions, "type"> {
   /** Aborting it shuts the server down gracefully, as {@link VsockHttpServer.shutdown} does. */
   signal?: AbortSignal;
   /** Called once listening, with the real address. Default: logs `Listening on vsock://CID:PORT/` to stderr. */
-  onListen?: (addr: VsockAddr) => void;
+  onListen?: (addr: A) => void;
   /** Turns a handler's exception into the response to send. Default: logs it and answers 500. */
   onError?: (error: unknown) => Response | Promise<Response>;
   /**
    * Only these peer CIDs are served; other connections are closed before a
    * byte is read. vsock CIDs are assigned by the hypervisor and cannot be
-   * forged by a guest, so this is real access control.
+   * forged by a guest, so this is real access control. For `AF_VSOCK`
+   * listeners only: behind a hybrid listener every peer is the one VM whose
+   * Unix socket it is.
    */
   allowCids?: readonly number[];
   /** Serve connections from this listener instead of making one (it is closed on shutdown). */
-  listener?: ConnListener;
+  listener?: ConnListener<A>;
   /** Milliseconds an idle keep-alive connection is kept open; default 5000 (as Node's `keepAliveTimeout`). */
   keepAliveTimeout?: number;
   /** Largest accepted request head in bytes; default 16 KiB. Larger heads get `431`. */
@@ -65,20 +77,25 @@ export interface ServeOptions extends Omit<ListenOptions, "type"> {
 }
 
 /** Options with the handler inside, as `Deno.serve({ handler })` takes them. */
-export interface ServeInit extends ServeOptions {
+export interface ServeInit<A extends ServeAddr = VsockAddr> extends ServeOptions<A> {
   /** The request handler. */
-  handler: ServeHandler;
+  handler: ServeHandler<A>;
 }
 
 /** One accepted connection's state: how many of its requests are still being answered. */
-interface Tracked {
+interface Tracked<A extends ServeAddr> {
   active: number;
-  readonly conn: ByteConn & { localAddr: VsockAddr; remoteAddr: VsockAddr };
+  readonly conn: ByteConn & { localAddr: A; remoteAddr: A };
 }
 
-function validate(options: ServeOptions, handler: unknown): void {
+function validate<A extends ServeAddr>(options: ServeOptions<A>, handler: unknown): void {
   if (typeof handler !== "function") throw new TypeError("serve() needs a handler function");
   if (options.allowCids !== undefined) {
+    if (options.listener && !(options.listener.addr instanceof VsockAddr)) {
+      throw new TypeError(
+        "serve() allowCids applies to AF_VSOCK listeners: behind a hybrid listener every peer is the one VM of that socket",
+      );
+    }
     if (!Array.isArray(options.allowCids) || !options.allowCids.every((c) => Number.isInteger(c) && c >= 0)) {
       throw new TypeError("serve() allowCids must be an array of CID numbers");
     }
@@ -123,19 +140,19 @@ function closeAfterFlush(socket: Duplex, last?: string): void {
  * A running HTTP server over vsock, from {@link serve}. Stop it with
  * `shutdown()`, the `signal` option, or `await using`.
  */
-export class VsockHttpServer implements AsyncDisposable {
+export class VsockHttpServer<A extends ServeAddr = VsockAddr> implements AsyncDisposable {
   /** The address it listens on (the kernel's port when port 0 or none was asked for). */
-  readonly addr: VsockAddr;
+  readonly addr: A;
   /** Resolves when the server has stopped: no listener, no open connection. */
   readonly finished: Promise<void>;
-  readonly #listener: ConnListener;
-  readonly #conns = new Map<Duplex, Tracked>();
+  readonly #listener: ConnListener<A>;
+  readonly #conns = new Map<Duplex, Tracked<A>>();
   #stopping = false;
   #accepting: Promise<void>;
   #resolveFinished!: () => void;
 
   /** @internal Made by {@link serve}. */
-  constructor(listener: ConnListener, handler: ServeHandler, options: ServeOptions) {
+  constructor(listener: ConnListener<A>, handler: ServeHandler<A>, options: ServeOptions<A>) {
     this.#listener = listener;
     this.addr = listener.addr;
     this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
@@ -164,7 +181,7 @@ export class VsockHttpServer implements AsyncDisposable {
           await new Promise((resolve) => setTimeout(resolve, 50));
           continue;
         }
-        if (allow && !allow.has(conn.remoteAddr.cid)) {
+        if (allow && !allow.has((conn.remoteAddr as VsockAddr).cid)) {
           conn.close();
           continue;
         }
@@ -187,7 +204,7 @@ export class VsockHttpServer implements AsyncDisposable {
   #respond(
     req: IncomingMessage,
     res: ServerResponse,
-    handler: ServeHandler,
+    handler: ServeHandler<A>,
     onError: (error: unknown) => Response | Promise<Response>,
   ): void {
     const tracked = this.#conns.get(req.socket);
@@ -206,7 +223,7 @@ export class VsockHttpServer implements AsyncDisposable {
       })
     );
     const request = new NodeRequest({ req, res }) as unknown as Request;
-    const info: ServeHandlerInfo = {
+    const info: ServeHandlerInfo<A> = {
       remoteAddr: tracked.conn.remoteAddr,
       localAddr: tracked.conn.localAddr,
       completed,
@@ -296,19 +313,24 @@ export class VsockHttpServer implements AsyncDisposable {
  * ```
  */
 export function serve(handler: ServeHandler): VsockHttpServer;
-export function serve(options: ServeOptions, handler: ServeHandler): VsockHttpServer;
-export function serve(init: ServeInit): VsockHttpServer;
-export function serve(a: ServeHandler | ServeOptions | ServeInit, b?: ServeHandler): VsockHttpServer {
-  let options: ServeOptions;
+export function serve<A extends ServeAddr = VsockAddr>(
+  options: ServeOptions<A>,
+  handler: ServeHandler<A>,
+): VsockHttpServer<A>;
+export function serve<A extends ServeAddr = VsockAddr>(init: ServeInit<A>): VsockHttpServer<A>;
+export function serve(a: unknown, b?: unknown): VsockHttpServer<ServeAddr> {
+  let options: ServeOptions<ServeAddr>;
   let handler: unknown;
   if (typeof a === "function") [options, handler] = [{}, a];
-  else if (a !== null && typeof a === "object") [options, handler] = [a, b ?? (a as Partial<ServeInit>).handler];
-  else throw new TypeError("serve() takes a handler, or options and a handler");
+  else if (a !== null && typeof a === "object") {
+    options = a as ServeOptions<ServeAddr>;
+    handler = b ?? (a as Partial<ServeInit<ServeAddr>>).handler;
+  } else throw new TypeError("serve() takes a handler, or options and a handler");
   validate(options, handler);
   options.signal?.throwIfAborted();
   // Everything else in options is the listener's: cid, port, backlog, fd and socket options.
-  const listener: ConnListener = options.listener ?? listen({ ...options, type: "stream" });
-  const server = new VsockHttpServer(listener, handler as ServeHandler, options);
-  (options.onListen ?? ((addr: VsockAddr) => console.error(`Listening on ${addr.toString()}/`)))(server.addr);
+  const listener: ConnListener<ServeAddr> = options.listener ?? listen({ ...options, type: "stream" });
+  const server = new VsockHttpServer(listener, handler as ServeHandler<ServeAddr>, options);
+  (options.onListen ?? ((addr: ServeAddr) => console.error(`Listening on ${addr.toString()}/`)))(server.addr);
   return server;
 }

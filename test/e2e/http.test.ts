@@ -8,6 +8,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createHttpClient, fetch, serve, type ServeHandler, type VsockHttpServer } from "../../http.ts";
 import { connect } from "../../mod.ts";
 import { openFds, RUNTIME, sleep, withTimeout } from "../helpers.ts";
@@ -189,6 +191,25 @@ for (const other of OTHERS) {
     }
   });
 }
+
+test("examples/firecracker_host.ts -> a Firecracker-like VMM muxer (vmm_mux.py) -> examples/http_agent.ts on vsock", async () => {
+  const dir = mkdtempSync(`${tmpdir()}/vsock-fc-`);
+  const [cmd, args] = runOn(OTHERS[0], "examples/http_agent.ts");
+  const agent = new Peer(cmd, OTHERS[0] === "deno" ? ["run", "--allow-sys", "--allow-run", ...args.slice(1)] : args);
+  const mux = new Peer("python3", ["test/peers/vmm_mux.py", `${dir}/v.sock`]);
+  try {
+    const [, port] = await agent.match(/agent listening on vsock:\/\/\*:(\d+)/);
+    await mux.match(/ready/);
+    const out = await new Peer(...runOn(RUNTIME, "examples/firecracker_host.ts", `${dir}/v.sock`, port)).done();
+    assert.match(out, /health: \{ ok: true \}/);
+    assert.match(out, /the agent saw the call come from CID 1/);
+    assert.match(out, /exec uname -r: exit 0, \S+/);
+  } finally {
+    agent.kill();
+    mux.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test("streaming both ways: 4 MiB streamed up and echoed down, chunk by chunk", async () => {
   await using server = ourServer();

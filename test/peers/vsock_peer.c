@@ -11,6 +11,8 @@
  * Servers print "ready" once listening; with "tcp" they listen on 127.0.0.1:PORT instead of vsock.
  * A client given "tcp" for CID connects to 127.0.0.1:PORT: the benchmark's "C over TCP" line, which
  * shows how far each runtime's own TCP sockets sit from plain C on the same kernel.
+ * A client given "unix:PATH" for CID dials guest port PORT through a VMM's hybrid vsock socket
+ * (Firecracker's "CONNECT PORT\n" / "OK ...\n"; the reply is read a byte at a time so no data is taken).
  */
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,7 +59,26 @@ static int listen_on(unsigned port, int tcp) {
   return fd;
 }
 
+static int connect_hybrid(const char *path, unsigned port) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof a.sun_path) { fprintf(stderr, "path too long\n"); exit(1); }
+  strcpy(a.sun_path, path);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) die("connect");
+  char line[32];
+  int n = snprintf(line, sizeof line, "CONNECT %u\n", port);
+  if (write(fd, line, (size_t)n) != n) die("write CONNECT");
+  for (n = 0; n < (int)sizeof line - 1; n++) {
+    if (read(fd, line + n, 1) != 1) { fprintf(stderr, "hybrid handshake: EOF\n"); exit(1); }
+    if (line[n] == '\n') break;
+  }
+  if (strncmp(line, "OK ", 3) != 0) { fprintf(stderr, "hybrid handshake: bad reply\n"); exit(1); }
+  return fd;
+}
+
 static int connect_to(const char *cid, unsigned port) {
+  if (!strncmp(cid, "unix:", 5)) return connect_hybrid(cid + 5, port);
   int tcp = !strcmp(cid, "tcp");
   int fd = socket(tcp ? AF_INET : AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) die("socket");

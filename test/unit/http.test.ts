@@ -333,3 +333,55 @@ test("bad arguments get clear TypeErrors and RangeErrors", async () => {
   client.close();
   await assert.rejects(client.fetch("/"), (e) => e instanceof VsockError && e.code === "EBADF");
 });
+
+test("hybrid vsock: createHttpClient({ uds, port }) through a VMM socket to serve() on a hybrid listener", async () => {
+  const { listen } = await import("../../mod.ts");
+  const { createServer, connect: unixConnect } = await import("node:net");
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(`${tmpdir()}/vsock-http-`);
+  try {
+    // The host side of guest-initiated traffic: the VMM dials `<uds>_<port>`.
+    const listener = listen({ uds: `${dir}/host.sock`, port: 8080 });
+    await using server = serve(
+      { ...quiet, listener },
+      (req, info) => Response.json({ path: new URL(req.url).pathname, from: info.remoteAddr.toString() }),
+    );
+    assert.throws(() => serve({ ...quiet, listener, allowCids: [1] }, hello as never), /AF_VSOCK listeners/);
+    // A minimal VMM for host-initiated traffic: `CONNECT <port>\n` → `OK …\n`, then bridge to
+    // the hybrid listener's socket (standing in for the guest that listens on that port).
+    const requests: string[] = [];
+    const vmm = createServer((socket) => {
+      socket.once("data", (first: Uint8Array) => {
+        const line = new TextDecoder("latin1").decode(first);
+        requests.push(line.slice(0, line.indexOf("\n")));
+        const guest = unixConnect(`${dir}/host.sock_8080`, () => {
+          socket.write("OK 1073741824\n");
+          const rest = first.subarray(line.indexOf("\n") + 1);
+          if (rest.byteLength) guest.write(rest);
+          socket.pipe(guest).pipe(socket);
+        });
+        guest.on("error", () => socket.destroy());
+      });
+    });
+    await new Promise<void>((r) => vmm.listen(`${dir}/vm.sock`, r));
+    try {
+      using client = createHttpClient({ uds: `${dir}/vm.sock`, port: 8080 });
+      for (const path of ["/one", "/two"]) {
+        const res = await client.fetch(path);
+        assert.equal(res.status, 200);
+        assert.equal((await res.json()).path, path);
+      }
+      const data = pattern(300_000);
+      const echoed = await client.fetch("/echo", { method: "POST", body: data as Uint8Array<ArrayBuffer> });
+      assert.equal(echoed.status, 200);
+      assert.deepEqual(requests, ["CONNECT 8080"], "one handshake: the connection was reused");
+      using byString = createHttpClient(`unix://${dir}/vm.sock?port=8080`);
+      assert.equal((await (await byString.fetch("/three")).json()).path, "/three");
+    } finally {
+      vmm.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
