@@ -3,7 +3,7 @@
  * `Deno.serve`. Parsing is each runtime's own `node:http` (llhttp), which is
  * handed every accepted connection as a {@link ConnDuplex}; converting its
  * request and response to and from Web `Request`/`Response` is srvx's Node
- * adapter (`NodeRequest`, `sendNodeResponse`). Only the vsock parts are here:
+ * adapter (`NodeRequest`, `sendNodeResponse` — see send_response.ts). Only the vsock parts are here:
  * accepting, the CID allow-list, and a graceful shutdown that knows which
  * connections are idle.
  *
@@ -11,11 +11,12 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
-import { NodeRequest, sendNodeResponse } from "srvx/node";
+import { NodeRequest } from "srvx/node";
 import type { VsockAddr } from "../addr.ts";
 import { listen, type ListenOptions } from "../listener.ts";
 import { type ByteConn, ConnDuplex } from "./conn_duplex.ts";
 import { markListening, reasonPhrase } from "./node_http_quirks.ts";
+import { sendResponse } from "./send_response.ts";
 
 /** What a handler learns about the request besides the `Request` itself. */
 export interface ServeHandlerInfo {
@@ -218,7 +219,7 @@ export class VsockHttpServer implements AsyncDisposable {
         }
       }
     };
-    answer().then((response) => sendNodeResponse(res, response)).catch((error) => {
+    answer().then((response) => sendResponse(req, res, response)).catch((error) => {
       console.error("vsock http: sending the response failed:", error);
       res.destroy();
     });
