@@ -25,6 +25,7 @@ if (mode === "vsock") {
   if ("Bun" in globalThis) ready(Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handler }).port!);
   else Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: (addr) => ready(addr.port) }, handler);
 } else if (mode === "deno-vsock") {
+  // Port 0 is a real vsock port (the kernel's "any" is 0xFFFFFFFF); Deno binds and reports it as given.
   Deno.serve({
     transport: "vsock",
     cid: 1,

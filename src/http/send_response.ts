@@ -60,12 +60,17 @@ function joined(chunks: Uint8Array[], size: number): Uint8Array {
  * response has been handed to the connection (or its body stream settled).
  */
 export async function sendResponse(req: IncomingMessage, res: ServerResponse, response: Response): Promise<void> {
-  // Writes wait for the loop to turn, so what is written until then leaves together.
+  // Writes wait until the response is all written, or the loop turns, so they leave together.
   const socket = req.socket;
   socket.cork();
+  let corked = true;
+  const release = (): void => {
+    if (corked) socket.uncork();
+    corked = false;
+  };
   const turned = new Promise<undefined>((resolve) =>
     setImmediate(() => {
-      socket.uncork();
+      release();
       resolve(undefined);
     })
   );
@@ -93,5 +98,7 @@ export async function sendResponse(req: IncomingMessage, res: ServerResponse, re
   for (const [name, value] of response.headers) headers.push(name, value);
   headers.push("content-length", String(size));
   res.writeHead(response.status, response.statusText, headers);
-  await new Promise<void>((resolve) => res.end(joined(chunks, size), () => resolve()));
+  const sent = new Promise<void>((resolve) => res.end(joined(chunks, size), () => resolve()));
+  release();
+  await sent;
 }
