@@ -30,7 +30,7 @@
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
-#define WARMUP 5
+#define WARMUP 3
 #define GET_BODY 64
 
 static void die(const char *what) { perror(what); exit(1); }
