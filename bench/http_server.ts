@@ -20,7 +20,9 @@ const mode = "Bun" in globalThis ? Bun.argv[2] : Deno.args[0];
 if (mode === "vsock") {
   // Imported here so that the baselines do not load (or need permissions for) srvx. No port: the kernel picks.
   const { serve } = await import("../http.ts");
-  serve({ onListen: (addr) => ready(addr.port) }, handler);
+  // A long keep-alive timeout: in a crowded TCG guest a connection can wait past the default 5 s for its
+  // turn, and the idle timer then closes it under a request the C client does not retry (seen on Deno, c16).
+  serve({ keepAliveTimeout: 60_000, onListen: (addr) => ready(addr.port) }, handler);
 } else if (mode === "tcp") {
   if ("Bun" in globalThis) ready(Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handler }).port!);
   else Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: (addr) => ready(addr.port) }, handler);
