@@ -28,8 +28,8 @@ export {
 export type { ByteConn } from "./src/http/conn_duplex.ts";
 export {
   type ConnListener,
-  type ServeAddr,
   serve,
+  type ServeAddr,
   type ServeHandler,
   type ServeHandlerInfo,
   type ServeInit,

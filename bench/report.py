@@ -87,6 +87,18 @@ deno_hop = {
     "deno_pingpong_gap_us": round(gap[0] - gap[1], 1) if None not in gap else None,
     "deno_ffi_offthread_call_us": med("hop", "deno"),
 }
+# HTTP (keep-alive, one C load client): requests/s ratios per row (higher is
+# better) and p99 latency ratios (lower is better); rows http_<body>_c<connections>.
+HTTP_ROWS = ["http_64_c1", "http_64_c16", "http_64k_c1", "http_64k_c16"]
+http = {}
+for row in HTTP_ROWS:
+    name = row.removeprefix("http_")
+    http[f"deno_http_{name}_vs_deno_native"] = vs(row, "deno", "deno_native")
+    http[f"bun_http_{name}_vs_bun_tcp"] = vs(row, "bun", "bun_tcp")
+    http[f"deno_http_{name}_p99_vs_deno_native"] = ratio(med(row, "deno", 2), med(row, "deno_native", 2))
+    http[f"bun_http_{name}_p99_vs_bun_tcp"] = ratio(med(row, "bun", 2), med(row, "bun_tcp", 2))
+    http[f"deno_native_http_{name}_vs_deno_tcp"] = vs(row, "deno_native", "deno_tcp")
+
 targets = {
     "bun_pingpong_vs_c": ("<=", 1.3),
     "bun_stream_vs_c": (">=", 0.9),
@@ -101,6 +113,10 @@ targets = {
     "node_connect_vs_c": (">=", 0.8),
     "node_rss_kib_per_conn": ("<=", 32),
 }
+for row in HTTP_ROWS:
+    name = row.removeprefix("http_")
+    targets[f"deno_http_{name}_vs_deno_native"] = (">=", 1.0)
+    targets[f"bun_http_{name}_vs_bun_tcp"] = (">=", 0.7)
 
 units = {
     "pingpong": "us/round (lower is better)",
@@ -108,6 +124,7 @@ units = {
     "connects": "connects+closes/s",
     "many": "round trips/s, KiB RSS/conn",
     "hop": "us per Deno nonblocking FFI call round trip",
+    **{row: "requests/s, p50 us, p99 us" for row in HTTP_ROWS},
 }
 print(f"vsock benchmarks, CID 1, kernel {kernel}, medians of {rounds} interleaved rounds{' (quick)' if quick else ''}")
 for workload, unit in units.items():
@@ -115,15 +132,23 @@ for workload, unit in units.items():
     for who in raw.get(workload, {}):
         values = " ".join(f"{statistics.median(r[i] for r in raw[workload][who]):.1f}" for i in range(len(raw[workload][who][0])))
         print(f"  {who:<12} {values}")
+
+
+def verdict(name, value):
+    target = targets.get(name)
+    if not target or value is None:
+        return ""
+    op, bound = target
+    met = value <= bound if op == "<=" else value >= bound if op == ">=" else value < bound
+    return f"  target {op} {bound}: {'met' if met else 'MISSED'}"
+
+
 print("\nratios (latency: ours/baseline, lower is better; throughput and rate: ours/baseline, higher is better)")
 for name, value in ratios.items():
-    target = targets.get(name)
-    verdict = ""
-    if target and value is not None:
-        op, bound = target
-        met = value <= bound if op == "<=" else value >= bound if op == ">=" else value < bound
-        verdict = f"  target {op} {bound}: {'met' if met else 'MISSED'}"
-    print(f"  {name:<30} {value}{verdict}")
+    print(f"  {name:<30} {value}{verdict(name, value)}")
+print("\nhttp (requests/s: ours/baseline, higher is better; p99: ours/baseline, lower is better)")
+for name, value in http.items():
+    print(f"  {name:<38} {value}{verdict(name, value)}")
 
 print("\nfloors: the runtimes' own sockets against C (same workloads)")
 for name, value in floors.items():
@@ -144,6 +169,7 @@ result = {
     "floors": floors,
     "deno_hop": deno_hop,
     "hybrid": hybrid,
+    "http": http,
     "raw": raw,
 }
 if not quick:

@@ -7,10 +7,13 @@
 # raw numbers to bench/results.json, with two floors: each runtime's own TCP
 # against C over TCP, and one hand-off through Deno's FFI pool (deno_hop.ts).
 #   BENCH_QUICK=1  smaller workloads and 3 rounds (the test suite's figures)
-#   BENCH_ONLY="c_hybrid pingpong:bun"  run only these clients (in all their workloads) or workload:client rows
+#   BENCH_ONLY="http c_hybrid pingpong:bun"  only these: workload families (pingpong stream
+#                  connects many hop http), clients (in all their workloads), workload:client rows
 # The *_hybrid clients dial through test/peers/vmm_mux.py (a Firecracker-like
 # VMM multiplexer in python3) in front of the same C servers: hybrid vsock
 # against plain AF_VSOCK, in one run. The mux's own hops are in those figures.
+# The http family loads each HTTP server with one C client (test/peers/http_load.c):
+# keep-alive POSTs of 64 B and 64 KiB echoed back, 1 and 16 connections.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ ${1:-} != --inside && ! -e /sys/module/vsock_loopback ]]; then
@@ -22,18 +25,25 @@ ulimit -n 8192 2>/dev/null || true
 
 QUICK=${BENCH_QUICK:-0}
 if [[ $QUICK == 1 ]]; then
-  ROUNDS=${BENCH_ROUNDS:-3} PINGS=2000 STREAM=$((64 << 20)) CONNECTS=500 MANY=200 MANY_ROUNDS=10
+  ROUNDS=${BENCH_ROUNDS:-3} PINGS=2000 STREAM=$((64 << 20)) CONNECTS=500 MANY=200 MANY_ROUNDS=10 REQUESTS=96
 else
-  ROUNDS=${BENCH_ROUNDS:-5} PINGS=5000 STREAM=$((256 << 20)) CONNECTS=2000 MANY=1000 MANY_ROUNDS=20
+  ROUNDS=${BENCH_ROUNDS:-5} PINGS=5000 STREAM=$((256 << 20)) CONNECTS=2000 MANY=1000 MANY_ROUNDS=20 REQUESTS=4000
 fi
+ALL_FAMILIES="pingpong stream connects many hop http"
+FAMILIES="" PICK=""
+for word in ${BENCH_ONLY:-}; do
+  if [[ " $ALL_FAMILIES " == *" $word "* ]]; then FAMILIES+=" $word"; else PICK+=" $word"; fi
+done
+FAMILIES=${FAMILIES:-$ALL_FAMILIES}
 CHUNK=65536
 BUN=node_modules/.bin/bun
 DENO=node_modules/deno/deno
 [[ -x $DENO ]] || DENO=node_modules/.bin/deno
 NODE="node_modules/.bin/node --disable-warning=ExperimentalWarning"
-PEER=.cache/vsock_peer
+PEER=.cache/vsock_peer LOAD=.cache/http_load
 mkdir -p .cache
 cc -O2 -o "$PEER" test/peers/vsock_peer.c
+cc -O2 -pthread -o "$LOAD" test/peers/http_load.c
 
 port() { echo $((20000 + RANDOM % 30000)); }
 VECHO=$(port) VSINK=$((VECHO + 1)) TECHO=$((VECHO + 2)) TSINK=$((VECHO + 3))
@@ -70,6 +80,37 @@ declare -A WHO=(
   [many]="deno_native bun deno node"
   [hop]="deno"
 )
+# http: rows http_<body>_c<connections>, each against every server below
+HTTP_ROWS="http_64_c1 http_64_c16 http_64k_c1 http_64k_c16"
+[[ $QUICK == 1 ]] && HTTP_ROWS="http_64_c16 http_64k_c1" # the test suite's budget: two rows
+HTTP_WHO="bun deno node deno_native bun_tcp deno_tcp"
+for row in $HTTP_ROWS; do WHO[$row]=$HTTP_WHO; done
+declare -A HTTP_CMD=(
+  [bun]="$BUN bench/http_server.ts vsock"
+  [deno]="$DENO run --allow-ffi --allow-env bench/http_server.ts vsock"
+  [node]="$NODE bench/http_server.ts vsock"
+  [deno_native]="$DENO run --unstable-vsock --allow-net bench/http_server.ts deno-vsock"
+  [bun_tcp]="$BUN bench/http_server.ts tcp"
+  [deno_tcp]="$DENO run --allow-net bench/http_server.ts tcp"
+)
+declare -A HTTP_PORT=()
+start_http() { # server -> HTTP_PORT[server] once it prints "ready PORT"
+  local who=$1 out=.cache/http-$who.out
+  ${HTTP_CMD[$who]} >"$out" 2>"$out.err" &
+  local pid=$!
+  for ((i = 0; i < 600; i++)); do
+    if grep -q '^ready ' "$out"; then
+      HTTP_PORT[$who]=$(awk '/^ready/ { print $2; exit }' "$out")
+      return
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "bench: http server $who did not start: $(tail -3 "$out.err")" >&2
+}
+if [[ " $FAMILIES " == *" http "* ]]; then
+  for who in $HTTP_WHO; do start_http "$who"; done
+fi
 
 run_one() { # workload client -> prints the number(s)
   local w=$1 who=$2 echo=$VECHO sink=$VSINK
@@ -95,15 +136,21 @@ run_one() { # workload client -> prints the number(s)
     connects:*) ${CMD[$who]} connects "$echo" "$CONNECTS" ;;
     many:*) ${CMD[$who]} many "$echo" "$MANY" "$MANY_ROUNDS" ;;
     hop:deno) "$DENO" run --allow-ffi bench/deno_hop.ts ;;
+    http_*)
+      local body=${w#http_} conns=${w##*_c} target=1 requests=$REQUESTS
+      body=${body%_c*} body=${body/k/*1024}
+      [[ $who == *_tcp ]] && target=tcp
+      ((body > 1024)) && requests=$((REQUESTS / 4)) # 64 KiB rows: fewer, so each row takes similar time
+      [[ -n ${HTTP_PORT[$who]:-} ]] && "$LOAD" "$target" "${HTTP_PORT[$who]}" "$conns" "$requests" $((body)) ;;
   esac
 }
 
 raw=$(mktemp)
 for ((r = 1; r <= ROUNDS; r++)); do
   echo "round $r/$ROUNDS" >&2
-  for w in pingpong stream connects many hop; do
+  for w in ${FAMILIES//http/$HTTP_ROWS}; do
     for who in ${WHO[$w]}; do
-      [[ -z ${BENCH_ONLY:-} || " $BENCH_ONLY " == *" $who "* || " $BENCH_ONLY " == *" $w:$who "* ]] || continue
+      [[ -z $PICK || " $PICK " == *" $who "* || " $PICK " == *" $w:$who "* ]] || continue
       if out=$(run_one "$w" "$who" 2>/tmp/bench-err); then
         echo "$w $who $out" >>"$raw"
       else

@@ -41,6 +41,8 @@ function vsockParts(addr: ByteConn["localAddr"]): { cid: number; port: number } 
 export class ConnDuplex extends Duplex {
   /** The connection underneath. */
   readonly conn: ByteConn;
+  /** When bytes last arrived (`Date.now()`), for idle checks. */
+  lastReadAt: number = Date.now();
   #reading = false;
   #buffer = new Uint8Array(READ_SIZE);
   #idleMs = 0;
@@ -65,6 +67,7 @@ export class ConnDuplex extends Duplex {
     for (;;) {
       const n = await this.conn.read(this.#buffer);
       if (this.destroyed) return;
+      this.lastReadAt = Date.now();
       this.#touch();
       if (n === null) {
         this.#reading = false;

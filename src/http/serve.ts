@@ -3,7 +3,7 @@
  * `Deno.serve`. Parsing is each runtime's own `node:http` (llhttp), which is
  * handed every accepted connection as a {@link ConnDuplex}; converting its
  * request and response to and from Web `Request`/`Response` is srvx's Node
- * adapter (`NodeRequest`, `sendNodeResponse`). Only the vsock parts are here:
+ * adapter (`NodeRequest`, `sendNodeResponse` — see send_response.ts). Only the vsock parts are here:
  * accepting, the CID allow-list, and a graceful shutdown that knows which
  * connections are idle.
  *
@@ -11,12 +11,14 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
-import { NodeRequest, sendNodeResponse } from "srvx/node";
+import { clearTimeout, setTimeout } from "node:timers";
+import { NodeRequest } from "srvx/node";
 import { VsockAddr } from "../addr.ts";
 import type { HybridAddr } from "../hybrid/addr.ts";
 import { listen, type ListenOptions } from "../listener.ts";
 import { type ByteConn, ConnDuplex } from "./conn_duplex.ts";
 import { markListening, reasonPhrase } from "./node_http_quirks.ts";
+import { sendResponse } from "./send_response.ts";
 
 /** An address a served connection can have: `AF_VSOCK`, or hybrid vsock through a VMM's Unix socket. */
 export type ServeAddr = VsockAddr | HybridAddr;
@@ -85,6 +87,9 @@ export interface ServeInit<A extends ServeAddr = VsockAddr> extends ServeOptions
 /** One accepted connection's state: how many of its requests are still being answered. */
 interface Tracked<A extends ServeAddr> {
   active: number;
+  readonly duplex: ConnDuplex;
+  /** The keep-alive timer, armed while no request is being answered. */
+  idle?: ReturnType<typeof setTimeout>;
   readonly conn: ByteConn & { localAddr: A; remoteAddr: A };
 }
 
@@ -148,6 +153,7 @@ export class VsockHttpServer<A extends ServeAddr = VsockAddr> implements AsyncDi
   readonly #listener: ConnListener<A>;
   readonly #conns = new Map<Duplex, Tracked<A>>();
   #stopping = false;
+  #keepAliveMs: number;
   #accepting: Promise<void>;
   #resolveFinished!: () => void;
 
@@ -162,7 +168,10 @@ export class VsockHttpServer<A extends ServeAddr = VsockAddr> implements AsyncDi
     const http = createServer({ maxHeaderSize: options.maxHeaderSize ?? 16 * 1024 }, (req, res) => {
       this.#respond(req, res, handler, onError);
     });
-    http.keepAliveTimeout = options.keepAliveTimeout ?? 5000;
+    // The keep-alive timeout is ours (see #idle): node:http's own timer, given
+    // a handed-in connection, closed nothing on Node and Deno in our tests.
+    http.keepAliveTimeout = 0;
+    this.#keepAliveMs = options.keepAliveTimeout ?? 5000;
     markListening(http);
     http.on("clientError", (error: Error & { code?: string }, socket: Duplex) => {
       if (!socket.writable || error.code === "ECONNRESET") socket.destroy();
@@ -186,8 +195,11 @@ export class VsockHttpServer<A extends ServeAddr = VsockAddr> implements AsyncDi
           continue;
         }
         const duplex = new ConnDuplex(conn);
-        this.#conns.set(duplex, { active: 0, conn });
+        const tracked: Tracked<A> = { active: 0, conn, duplex };
+        this.#conns.set(duplex, tracked);
+        this.#idle(tracked);
         duplex.once("close", () => {
+          clearTimeout(tracked.idle);
           this.#conns.delete(duplex);
           this.#maybeFinished();
         });
@@ -213,12 +225,16 @@ export class VsockHttpServer<A extends ServeAddr = VsockAddr> implements AsyncDi
       return;
     }
     tracked.active++;
+    clearTimeout(tracked.idle); // a request being answered is never cut by the keep-alive timeout
     this.#patchWriteHead(res);
     const completed = new Promise<void>((resolve) =>
       res.once("close", () => {
         tracked.active--;
         // Shutting down: a connection whose last response is out is now idle, so it goes.
-        if (this.#stopping && tracked.active === 0) closeAfterFlush(req.socket);
+        if (tracked.active === 0) {
+          if (this.#stopping) closeAfterFlush(req.socket);
+          else this.#idle(tracked);
+        }
         resolve();
       })
     );
@@ -244,10 +260,30 @@ export class VsockHttpServer<A extends ServeAddr = VsockAddr> implements AsyncDi
         }
       }
     };
-    answer().then((response) => sendNodeResponse(res, response)).catch((error) => {
+    answer().then((response) => sendResponse(req, res, response)).catch((error) => {
       console.error("vsock http: sending the response failed:", error);
       res.destroy();
     });
+  }
+
+  /**
+   * Arms the keep-alive timeout of a connection with no request being
+   * answered: after `keepAliveTimeout` ms without a byte from the client it
+   * is closed. Bytes that arrived meanwhile (a request on its way to the
+   * handler) push the deadline back instead.
+   */
+  #idle(tracked: Tracked<A>): void {
+    const { duplex } = tracked;
+    clearTimeout(tracked.idle);
+    const ms = this.#keepAliveMs;
+    if (ms <= 0) return;
+    const check = (): void => {
+      if (tracked.active > 0 || duplex.destroyed) return;
+      const left = duplex.lastReadAt + ms - Date.now();
+      if (left > 0) tracked.idle = setTimeout(check, left).unref();
+      else duplex.destroy();
+    };
+    tracked.idle = setTimeout(check, ms).unref();
   }
 
   /**
