@@ -266,9 +266,20 @@ export class VsockHttpClient implements Disposable {
         response.resume();
       });
       if (body instanceof ReadableStream) {
-        const source = Readable.fromWeb(body as unknown as import("node:stream/web").ReadableStream<Uint8Array>);
-        source.on("error", (error) => fail(error));
-        source.pipe(req);
+        // Written chunk by chunk, waiting for "drain": not `Readable.fromWeb(body).pipe(req)`,
+        // after which Node's client never saw the response on a reused keep-alive connection.
+        (async () => {
+          const reader = body.getReader();
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            if (req.destroyed) return void reader.cancel().catch(() => {}); // aborted or failed: stop the source
+            if (!req.write(value)) {
+              await new Promise((resolve) => (req.once("drain", resolve), req.once("close", resolve)));
+            }
+          }
+          req.end();
+        })().catch(fail);
       } else {
         req.end(body ?? undefined);
       }

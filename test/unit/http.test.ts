@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { connect as tcp, type Socket } from "node:net";
 import { createHttpClient, fetch, serve, type ServeHandler, type ServeOptions, VsockHttpClient } from "../../http.ts";
 import { VsockError } from "../../mod.ts";
-import { pattern, sha256 } from "../e2e/data.ts";
+import { pattern, sha256, streamOf } from "../e2e/data.ts";
 import { sleep, withTimeout } from "../helpers.ts";
 import { tcpConnect, tcpListener } from "./tcp_conn.ts";
 
@@ -186,6 +186,15 @@ test("a streaming request body arrives chunk by chunk (chunked encoding)", async
   });
   const res = await s.client.fetch("/", { method: "PUT", body });
   assert.equal(await res.text(), "3000");
+});
+
+test("streamed request bodies on a reused keep-alive connection (Node's client lost the response after pipe())", async () => {
+  await using s = await setup(async (req) => new Response(String((await req.arrayBuffer()).byteLength)));
+  for (const size of [1000, 100_000, 300_000]) {
+    const res = await s.client.fetch("/", { method: "POST", body: streamOf(pattern(size)), timeout: 10_000 });
+    assert.equal(await res.text(), String(size));
+  }
+  assert.equal(s.dials(), 1);
 });
 
 test("a slow ReadableStream response reaches the client chunk by chunk", async () => {
