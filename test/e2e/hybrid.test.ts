@@ -135,7 +135,7 @@ test("200 concurrent hybrid connections, each echoing its own bytes", async () =
   await using mux = await Mux.start();
   using g = guest(echo);
   const conns = await Promise.all(
-    Array.from({ length: 200 }, () => connect({ uds: mux.uds, port: g.addr.port, handshakeTimeout: 20_000 })),
+    Array.from({ length: 200 }, () => connect({ uds: mux.uds, port: g.addr.port, handshakeTimeout: 120_000 })),
   );
   try {
     const ok = await Promise.all(conns.map(async (conn, i) => {
@@ -303,7 +303,11 @@ test("2,000 handshakes through the mux leave the fd count flat", async () => {
   };
   for (let i = 0; i < 20; i++) await one();
   const before = openFds();
-  for (let i = 0; i < 2000; i++) await one();
+  // 10 lanes of 200 in a row: the python mux and the TCG guest are slow, and a loaded machine
+  // must not push this past the runner's time limit.
+  await Promise.all(Array.from({ length: 10 }, async () => {
+    for (let i = 0; i < 200; i++) await one();
+  }));
   // The guest's accepted ends close as the mux tears the bridges down.
   await eventually(() => openFds() <= before + 2, 10_000, `fd count back near ${before} (now ${openFds()})`);
 });
