@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The demo: real vsock traffic between the two runtimes, both ways —
-# a Bun echo server with a Deno client, then a Deno server with a Bun client —
+# The demo: real vsock traffic between the three runtimes — a Bun echo server
+# with a Deno client, a Deno server with a Node client, a Node server with a
+# Bun client (so each runtime serves once and calls once) — then HTTP: the
+# example guest agent on Bun called by its host-side client on Deno —
 # over CID 1 (vsock_loopback): natively where this kernel has it, otherwise
 # inside the project's throwaway QEMU guest (test/vm/run.sh).
 set -euo pipefail
@@ -19,10 +21,12 @@ run_pair() {
   case $1 in
     bun) server=("$BUN" examples/echo_server.ts --once) ;;
     deno) server=("$DENO" run --allow-ffi examples/echo_server.ts --once) ;;
+    node) server=("$NODE" --disable-warning=ExperimentalWarning examples/echo_server.ts --once) ;;
   esac
   case $2 in
     bun) client=("$BUN" examples/echo_client.ts) ;;
     deno) client=("$DENO" run --allow-ffi examples/echo_client.ts) ;;
+    node) client=("$NODE" --disable-warning=ExperimentalWarning examples/echo_client.ts) ;;
   esac
   say "$1 server, $2 client"
   log=$(mktemp)
@@ -42,4 +46,21 @@ run_pair() {
 }
 
 run_pair bun deno
-run_pair deno bun
+run_pair deno node
+run_pair node bun
+
+say "HTTP: the guest agent (examples/http_agent.ts) on bun, its host-side client on deno"
+log=$(mktemp)
+"$BUN" examples/http_agent.ts >"$log" 2>&1 &
+agent=$!
+for _ in $(seq 100); do
+  port=$(grep -oE 'agent listening on vsock://\*:[0-9]+' "$log" | grep -oE '[0-9]+$' || true)
+  [[ -n $port ]] && break
+  sleep 0.1
+done
+[[ -n $port ]] || { cat "$log"; echo "the agent did not start" >&2; exit 1; }
+"$DENO" run --allow-ffi --allow-env examples/http_agent_client.ts 1 "$port"
+kill -TERM "$agent"
+wait "$agent"
+cat "$log"
+rm -f "$log"

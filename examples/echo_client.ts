@@ -1,5 +1,5 @@
 /**
- * Echo client over vsock; runs as written on Bun and Deno:
+ * Echo client over vsock; runs as written on Bun, Deno and Node:
  *
  *   bun examples/echo_client.ts ADDRESS [MESSAGE | --bytes N]
  *   deno run --allow-ffi examples/echo_client.ts vsock://1:5000 "hello"

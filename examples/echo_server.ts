@@ -1,5 +1,5 @@
 /**
- * Echo server over vsock; runs as written on Bun and Deno:
+ * Echo server over vsock; runs as written on Bun, Deno and Node:
  *
  *   bun examples/echo_server.ts [PORT] [--once]
  *   deno run --allow-ffi examples/echo_server.ts [PORT] [--once]

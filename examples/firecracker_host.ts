@@ -5,7 +5,7 @@
  * Unix socket, not AF_VSOCK:
  *
  *   bun examples/firecracker_host.ts /run/vm1/v.sock 8080
- *   deno run --allow-ffi --allow-read examples/firecracker_host.ts /run/vm1/v.sock 8080
+ *   deno run --allow-ffi --allow-read --allow-env examples/firecracker_host.ts /run/vm1/v.sock 8080
  *   node --disable-warning=ExperimentalWarning examples/firecracker_host.ts /run/vm1/v.sock 8080
  *
  * The path is the VM's `vsock.uds_path` (Firecracker) or `socket=` (Cloud

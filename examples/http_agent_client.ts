@@ -2,7 +2,7 @@
  * A host control plane calling the guest agent of examples/http_agent.ts:
  *
  *   bun examples/http_agent_client.ts CID PORT
- *   deno run --allow-ffi examples/http_agent_client.ts CID PORT
+ *   deno run --allow-ffi --allow-env examples/http_agent_client.ts CID PORT
  *   node --disable-warning=ExperimentalWarning examples/http_agent_client.ts CID PORT
  *
  * CID is the guest's (the one given to the VM; 1 = this machine, to try it
