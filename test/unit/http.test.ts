@@ -394,7 +394,7 @@ test("hybrid vsock: createHttpClient({ uds, port }) through a VMM socket to serv
   try {
     // The host side of guest-initiated traffic: the VMM dials `<uds>_<port>`.
     const listener = listen({ uds: `${dir}/host.sock`, port: 8080 });
-    await using server = serve(
+    await using _server = serve(
       { ...quiet, listener },
       (req, info) => Response.json({ path: new URL(req.url).pathname, from: info.remoteAddr.toString() }),
     );
