@@ -51,7 +51,8 @@ async function withOurServer(run: (port: number) => Promise<void>): Promise<void
 
 test("our client -> socat VSOCK-LISTEN echo server", async () => {
   const port = await freePort();
-  const socat = new Peer("socat", [`VSOCK-LISTEN:${port},reuseaddr,fork`, "EXEC:cat"]);
+  // -t 30: socat's default 0.5 s after our half-close cut the echo short in a slow VM.
+  const socat = new Peer("socat", ["-t", "30", `VSOCK-LISTEN:${port},reuseaddr,fork`, "EXEC:cat"]);
   try {
     // socat prints nothing when ready; retry the connect until it listens.
     let result: string | undefined;
