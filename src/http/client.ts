@@ -275,7 +275,13 @@ export class VsockHttpClient implements Disposable {
             if (done) break;
             if (req.destroyed) return void reader.cancel().catch(() => {}); // aborted or failed: stop the source
             if (!req.write(value)) {
-              await new Promise((resolve) => (req.once("drain", resolve), req.once("close", resolve)));
+              await new Promise<void>((resolve) => {
+                const go = (): void => {
+                  req.off("drain", go).off("close", go);
+                  resolve();
+                };
+                req.on("drain", go).on("close", go);
+              });
             }
           }
           req.end();

@@ -201,7 +201,7 @@ test("examples/firecracker_host.ts -> a Firecracker-like VMM muxer (vmm_mux.py) 
     const [, port] = await agent.match(/agent listening on vsock:\/\/\*:(\d+)/);
     await mux.match(/ready/);
     const out = await new Peer(...runOn(RUNTIME, "examples/firecracker_host.ts", `${dir}/v.sock`, port)).done();
-    assert.match(out, /health: \{ ok: true \}/);
+    assert.match(out, /health: \{\s*ok: true,?\s*\}/); // runtimes print objects on one line or several
     assert.match(out, /the agent saw the call come from CID 1/);
     assert.match(out, /exec uname -r: exit 0, \S+/);
   } finally {
