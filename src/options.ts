@@ -44,7 +44,8 @@ export interface SocketOptions {
   keepAlive?: boolean;
 }
 
-const NAMES = [
+/** The socket options every vsock socket takes, by name. */
+export const SOCKET_OPTION_NAMES = [
   "bufferSize",
   "bufferMinSize",
   "bufferMaxSize",
@@ -64,7 +65,7 @@ function count(value: unknown, name: string, max: number): number {
 
 /** Checks option values before any socket exists, so bad input never leaks an fd. */
 export function validateOptions(options: SocketOptions): void {
-  for (const name of NAMES) {
+  for (const name of SOCKET_OPTION_NAMES) {
     const value = options[name];
     if (value === undefined) continue;
     if (name === "keepAlive") {
@@ -168,7 +169,13 @@ export function setOption<K extends keyof SocketOptions>(fd: number, name: K, va
  * outside today's [min, max] is not clamped before the limit moves.
  */
 export function applyOptions(fd: number, options: SocketOptions): void {
-  for (const name of ["bufferMaxSize", "bufferMinSize", ...NAMES.filter((n) => !n.startsWith("bufferM"))] as const) {
+  for (
+    const name of [
+      "bufferMaxSize",
+      "bufferMinSize",
+      ...SOCKET_OPTION_NAMES.filter((n) => !n.startsWith("bufferM")),
+    ] as const
+  ) {
     const value = options[name];
     if (value !== undefined) setOption(fd, name, value as never);
   }

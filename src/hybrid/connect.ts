@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { SOCKET_OPTION_NAMES } from "../options.ts";
 import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, VMADDR_PORT_ANY } from "../constants.ts";
 import { VsockConn } from "../conn.ts";
 import { VsockError } from "../errors.ts";
@@ -61,17 +62,7 @@ export interface HybridConnectOptions {
 }
 
 /** Keys of `connect()`'s `AF_VSOCK` options that mean nothing on a VMM's Unix socket. */
-const VSOCK_ONLY = [
-  "cid",
-  "toHost",
-  "bufferSize",
-  "bufferMinSize",
-  "bufferMaxSize",
-  "connectTimeout",
-  "receiveBufferSize",
-  "sendBufferSize",
-  "keepAlive",
-] as const;
+const VSOCK_ONLY = ["cid", "toHost", ...SOCKET_OPTION_NAMES] as const;
 
 interface Parsed {
   address: HybridAddr;
