@@ -14,7 +14,7 @@ import { Readable } from "node:stream";
 import { VsockAddr } from "../addr.ts";
 import { connect, type ConnectOptions } from "../connect.ts";
 import { VsockError } from "../errors.ts";
-import { type ByteConn, ConnDuplex } from "./conn_duplex.ts";
+import { type ByteConn, ConnDuplex } from "../conn_duplex.ts";
 
 /** Dials one connection for the pool; any transport whose connections have `VsockConn`'s shape will do. */
 export type Dialer = () => Promise<ByteConn>;

@@ -14,7 +14,7 @@ import type { Duplex } from "node:stream";
 import { NodeRequest, sendNodeResponse } from "srvx/node";
 import type { VsockAddr } from "../addr.ts";
 import { listen, type ListenOptions } from "../listener.ts";
-import { type ByteConn, ConnDuplex } from "./conn_duplex.ts";
+import { type ByteConn, ConnDuplex } from "../conn_duplex.ts";
 import { markListening, reasonPhrase } from "./node_http_quirks.ts";
 
 /** What a handler learns about the request besides the `Request` itself. */
