@@ -35,8 +35,8 @@ function wireStdin(): void {
 }
 
 /**
- * Runs one session: stdin → `stream`, `stream` → stdout. Resolves when the
- * peer has ended its side (or the stream failed), with everything handed to
+ * Runs one session: stdin → `stream`, `stream` → stdout. Resolves when both
+ * directions have ended (or the stream failed), with everything handed to
  * stdout; stdin is paused again for the next session. Call {@link endStdout}
  * before exiting.
  */
@@ -58,7 +58,10 @@ export function stdioSession(stream: Duplex): Promise<{ error?: Error }> {
     };
     stream.pipe(process.stdout, { end: false });
     stream.on("error", (error: Error) => finish(error));
-    stream.on("end", () => finish());
+    // Done when both directions are: the stream closes itself once the peer's
+    // EOF has arrived and stdin's end has been passed on. A person at a
+    // terminal gets the prompt back at the peer's EOF, as with nc.
+    stream.on("end", () => process.stdin.isTTY && finish());
     stream.on("close", () => finish());
   });
 }

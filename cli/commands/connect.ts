@@ -17,7 +17,8 @@ export const connect: Command = {
 
 Connects to ADDR and copies stdin to the connection and the connection to stdout.
 stdin's end half-closes the connection (the peer reads EOF and can still answer);
-the command exits 0 once the peer has closed its side and stdout has everything.
+the command exits 0 once both directions have ended (when stdin is a terminal: at
+the peer's EOF) and stdout has everything.
 
 ADDR: vsock:CID:PORT (CID a number, local, host), tcp:HOST:PORT, tcp:PORT, unix:PATH
 

@@ -17,7 +17,7 @@ export const listen: Command = {
   usage: `Usage: vsock listen ADDR [--keep] [--verbose]
 
 Listens on ADDR, accepts one connection and copies stdin to it and it to stdout;
-exits 0 when the peer has closed its side. stdin's end half-closes the connection.
+exits 0 when both directions have ended. stdin's end half-closes the connection.
 
 ADDR: vsock:PORT (any CID), vsock:CID:PORT, tcp:HOST:PORT, tcp:PORT, unix:PATH
 
