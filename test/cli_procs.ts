@@ -57,7 +57,7 @@ export class Cli {
 
   /** The endpoint from a "listening on ENDPOINT" line on stderr. */
   async listening(): Promise<string> {
-    return (await this.waitErr(/listening on (\S+?),? /))[1];
+    return (await this.waitErr(/listening on (\S+?),?\s/))[1];
   }
 
   /** The exit code, failing after `ms`. */
