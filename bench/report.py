@@ -60,6 +60,13 @@ deno_hop = {
     "deno_pingpong_gap_us": round(gap[0] - gap[1], 1) if None not in gap else None,
     "deno_ffi_offthread_call_us": med("hop", "deno"),
 }
+# `vsock forward` (tcp -> vsock) against socat's TCP-LISTEN,fork VSOCK-CONNECT: throughput, then latency.
+forward = {
+    "bun_fwd_stream_vs_socat": vs("forward", "bun_fwd", "socat_fwd"),
+    "deno_fwd_stream_vs_socat": vs("forward", "deno_fwd", "socat_fwd"),
+    "bun_fwd_pingpong_vs_socat": ratio(med("forward", "bun_fwd", 1), med("forward", "socat_fwd", 1)),
+    "deno_fwd_pingpong_vs_socat": ratio(med("forward", "deno_fwd", 1), med("forward", "socat_fwd", 1)),
+}
 targets = {
     "bun_pingpong_vs_c": ("<=", 1.3),
     "bun_stream_vs_c": (">=", 0.9),
@@ -77,6 +84,7 @@ units = {
     "connects": "connects+closes/s",
     "many": "round trips/s, KiB RSS/conn",
     "hop": "us per Deno nonblocking FFI call round trip",
+    "forward": "TCP client through a tcp->vsock forwarder: MiB/s, us/round",
 }
 print(f"vsock benchmarks, CID 1, kernel {kernel}, medians of {rounds} interleaved rounds{' (quick)' if quick else ''}")
 for workload, unit in units.items():
@@ -97,6 +105,9 @@ for name, value in ratios.items():
 print("\nfloors: the runtimes' own sockets against C (same workloads)")
 for name, value in floors.items():
     print(f"  {name:<30} {value}")
+print("\nvsock forward vs socat (stream: higher is better, target >= 1.0; ping-pong: lower is better)")
+for name, value in forward.items():
+    print(f"  {name:<30} {value}")
 print("\nDeno's extra cost per parked read")
 for name, value in deno_hop.items():
     print(f"  {name:<30} {value}")
@@ -109,6 +120,7 @@ result = {
     "ratios": ratios,
     "floors": floors,
     "deno_hop": deno_hop,
+    "forward": forward,
     "raw": raw,
 }
 if not quick:

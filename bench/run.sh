@@ -7,12 +7,13 @@
 # raw numbers to bench/results.json, with two floors: each runtime's own TCP
 # against C over TCP, and one hand-off through Deno's FFI pool (deno_hop.ts).
 #   BENCH_QUICK=1  smaller workloads and 3 rounds (the test suite's figures)
+#   BENCH_ONLY="forward"  run only these workloads
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ ${1:-} != --inside && ! -e /sys/module/vsock_loopback ]]; then
   source test/setup.sh
   install
-  exec bash test/vm/run.sh "ulimit -n 8192; BENCH_QUICK=${BENCH_QUICK:-0} BENCH_ROUNDS=${BENCH_ROUNDS:-} bash bench/run.sh --inside"
+  exec bash test/vm/run.sh "ulimit -n 8192; BENCH_QUICK=${BENCH_QUICK:-0} BENCH_ROUNDS=${BENCH_ROUNDS:-} BENCH_ONLY='${BENCH_ONLY:-}' bash bench/run.sh --inside"
 fi
 ulimit -n 8192 2>/dev/null || true
 
@@ -79,13 +80,46 @@ run_one() { # workload client -> prints the number(s)
     connects:*) ${CMD[$who]} connects "$echo" "$CONNECTS" ;;
     many:*) ${CMD[$who]} many "$echo" "$MANY" "$MANY_ROUNDS" ;;
     hop:deno) "$DENO" run --allow-ffi bench/deno_hop.ts ;;
+    forward:*) fwd_run "$who" ;;
   esac
+}
+
+# The `vsock forward` row: a TCP client (the C peer) through a forwarder on
+# 127.0.0.1 to the vsock servers, ours on each runtime against
+# `socat TCP-LISTEN,fork VSOCK-CONNECT`; prints "MiB/s µs/round" (stream to the
+# sink, then 64 B ping-pong to the echo server, each on a new connection).
+declare -A FWD_PORT=()
+fwd_start() { # name command-prefix...: one forwarder to the sink, one to the echo server
+  local name=$1 p
+  shift
+  p=$(port)
+  FWD_PORT[$name]=$p
+  if [[ $name == socat_fwd ]]; then
+    socat "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr,fork" "VSOCK-CONNECT:1:$VSINK" &
+    socat "TCP-LISTEN:$((p + 1)),bind=127.0.0.1,reuseaddr,fork" "VSOCK-CONNECT:1:$VECHO" &
+  else
+    "$@" cli.ts forward -q "tcp:127.0.0.1:$p" "vsock:1:$VSINK" &
+    "$@" cli.ts forward -q "tcp:127.0.0.1:$((p + 1))" "vsock:1:$VECHO" &
+  fi
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && return
+    sleep 0.2
+  done
+  echo "bench: forwarder $name did not start" >&2
+}
+fwd_start socat_fwd
+fwd_start bun_fwd "$BUN"
+fwd_start deno_fwd "$DENO" run --allow-ffi --allow-net
+WHO[forward]="socat_fwd bun_fwd deno_fwd"
+fwd_run() { # name -> "MiB/s µs/round"
+  local p=${FWD_PORT[$1]}
+  echo "$("$PEER" stream tcp "$p" "$STREAM" "$CHUNK") $("$PEER" pingpong tcp $((p + 1)) "$PINGS" 64)"
 }
 
 raw=$(mktemp)
 for ((r = 1; r <= ROUNDS; r++)); do
   echo "round $r/$ROUNDS" >&2
-  for w in pingpong stream connects many hop; do
+  for w in ${BENCH_ONLY:-pingpong stream connects many hop forward}; do
     for who in ${WHO[$w]}; do
       if out=$(run_one "$w" "$who" 2>/tmp/bench-err); then
         echo "$w $who $out" >>"$raw"
