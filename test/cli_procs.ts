@@ -55,13 +55,13 @@ export class Cli {
     }
   }
 
-  /** The endpoint from a "listening on ENDPOINT" line on stderr. */
-  async listening(): Promise<string> {
-    return (await this.waitErr(/listening on (\S+?),?\s/))[1];
+  /** The endpoint from a "listening on ENDPOINT" line on stderr (a slow VM may take long to start a runtime). */
+  async listening(ms = 90_000): Promise<string> {
+    return (await this.waitErr(/listening on (\S+?),?\s/, ms))[1];
   }
 
   /** The exit code, failing after `ms`. */
-  async code(ms = 20_000): Promise<number | null> {
+  async code(ms = 90_000): Promise<number | null> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) =>
       timer = setTimeout(() => reject(new Error(`${this.proc.spawnargs.join(" ")} did not exit: ${this.stderr}`)), ms)

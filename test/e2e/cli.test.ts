@@ -75,7 +75,7 @@ test(`vsock cli (${runtime.name}): connect and listen piped against socat; cid; 
   try {
     const data = pattern(300_000);
     const client = new Cli(argv, ["connect", `vsock:local:${echo.port}`], data);
-    assert.equal(await client.code(), 0, client.stderr);
+    assert.equal(await client.code(120_000), 0, client.stderr);
     assert.equal(sha256(concat(client.stdout)), sha256(data));
 
     // A target nobody listens on: that client is closed with a log line; the forwarder stays up.
