@@ -161,6 +161,29 @@ for (const { name, argv } of RUNTIMES) {
     assert.match(fwd.stderr, /0 bytes up, 2097152 bytes down, \d+ ms, closed/);
   });
 
+  test(`cli on ${name}: ping: time per try, loss, min/avg/max; exit 1 when nothing answers`, async () => {
+    await using server = await tcpServer(echo);
+    const port = (server.address() as { port: number }).port;
+    const up = await runCli(argv, ["ping", "-c", "3", "-i", "0", `tcp:${port}`]);
+    assert.equal(up.code, 0, up.err);
+    const lines = up.out.trim().split("\n");
+    for (let seq = 1; seq <= 3; seq++) {
+      assert.match(
+        lines[seq - 1],
+        new RegExp(`^connected to tcp:127\\.0\\.0\\.1:${port}: seq=${seq} time=\\d+\\.\\d{3} ms$`),
+      );
+    }
+    assert.match(lines[3], /: 3 tries, 3 connected, 0\.0% loss$/);
+    assert.match(lines[4], /^min\/avg\/max = [\d.]+\/[\d.]+\/[\d.]+ ms$/);
+    const closed = await tcpServer(echo);
+    const deadPort = (closed.address() as { port: number }).port;
+    await closed[Symbol.asyncDispose]();
+    const down = await runCli(argv, ["ping", "-c", "2", "-i", "0", `tcp:${deadPort}`]);
+    assert.equal(down.code, 1);
+    assert.match(down.out, /seq=1 .*ECONNREFUSED/);
+    assert.match(down.out, /2 tries, 0 connected, 100\.0% loss\n$/);
+  });
+
   test(`cli on ${name}: --drain-timeout ends what is still open; connect and listen pipe stdin/stdout`, async () => {
     await using server = await tcpServer((socket: Socket) => {
       socket.resume(); // never answers, never closes first
