@@ -25,7 +25,7 @@ export {
   VsockHttpClient,
   type VsockRequestInit,
 } from "./src/http/client.ts";
-export type { ByteConn } from "./src/http/conn_duplex.ts";
+export type { ByteConn } from "./src/conn_duplex.ts";
 export {
   type ConnListener,
   serve,

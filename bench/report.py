@@ -99,6 +99,15 @@ for row in HTTP_ROWS:
     http[f"bun_http_{name}_p99_vs_bun_tcp"] = ratio(med(row, "bun", 2), med(row, "bun_tcp", 2))
     http[f"deno_native_http_{name}_vs_deno_tcp"] = vs(row, "deno_native", "deno_tcp")
 
+# `vsock forward` (tcp -> vsock) against socat's TCP-LISTEN,fork VSOCK-CONNECT: throughput, then latency.
+forward = {
+    "bun_fwd_stream_vs_socat": vs("forward", "bun_fwd", "socat_fwd"),
+    "deno_fwd_stream_vs_socat": vs("forward", "deno_fwd", "socat_fwd"),
+    "bun_fwd_pingpong_vs_socat": ratio(med("forward", "bun_fwd", 1), med("forward", "socat_fwd", 1)),
+    "deno_fwd_pingpong_vs_socat": ratio(med("forward", "deno_fwd", 1), med("forward", "socat_fwd", 1)),
+    "node_fwd_stream_vs_socat": vs("forward", "node_fwd", "socat_fwd"),
+    "node_fwd_pingpong_vs_socat": ratio(med("forward", "node_fwd", 1), med("forward", "socat_fwd", 1)),
+}
 targets = {
     "bun_pingpong_vs_c": ("<=", 1.3),
     "bun_stream_vs_c": (">=", 0.9),
@@ -125,6 +134,7 @@ units = {
     "many": "round trips/s, KiB RSS/conn",
     "hop": "us per Deno nonblocking FFI call round trip",
     **{row: "requests/s, p50 us, p99 us" for row in HTTP_ROWS},
+    "forward": "TCP client through a tcp->vsock forwarder: MiB/s, us/round",
 }
 print(f"vsock benchmarks, CID 1, kernel {kernel}, medians of {rounds} interleaved rounds{' (quick)' if quick else ''}")
 for workload, unit in units.items():
@@ -156,6 +166,9 @@ for name, value in floors.items():
 print("\nhybrid vsock through a python3 VMM muxer (ratios as above)")
 for name, value in hybrid.items():
     print(f"  {name:<34} {value}")
+print("\nvsock forward vs socat (stream: higher is better, target >= 1.0; ping-pong: lower is better)")
+for name, value in forward.items():
+    print(f"  {name:<30} {value}")
 print("\nDeno's extra cost per parked read")
 for name, value in deno_hop.items():
     print(f"  {name:<30} {value}")
@@ -170,6 +183,7 @@ result = {
     "deno_hop": deno_hop,
     "hybrid": hybrid,
     "http": http,
+    "forward": forward,
     "raw": raw,
 }
 if not quick:

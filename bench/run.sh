@@ -8,12 +8,14 @@
 # against C over TCP, and one hand-off through Deno's FFI pool (deno_hop.ts).
 #   BENCH_QUICK=1  smaller workloads and 3 rounds (the test suite's figures)
 #   BENCH_ONLY="http c_hybrid pingpong:bun"  only these: workload families (pingpong stream
-#                  connects many hop http), clients (in all their workloads), workload:client rows
+#                  connects many hop http forward), clients (in all their workloads), workload:client rows
 # The *_hybrid clients dial through test/peers/vmm_mux.py (a Firecracker-like
 # VMM multiplexer in python3) in front of the same C servers: hybrid vsock
 # against plain AF_VSOCK, in one run. The mux's own hops are in those figures.
 # The http family loads each HTTP server with one C client (test/peers/http_load.c):
 # keep-alive POSTs of 64 B and 64 KiB echoed back, 1 and 16 connections.
+# The forward family puts `vsock forward` (cli.ts) on each runtime, and socat, between a
+# TCP client and the vsock servers.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ ${1:-} != --inside && ! -e /sys/module/vsock_loopback ]]; then
@@ -29,7 +31,7 @@ if [[ $QUICK == 1 ]]; then
 else
   ROUNDS=${BENCH_ROUNDS:-5} PINGS=5000 STREAM=$((256 << 20)) CONNECTS=2000 MANY=1000 MANY_ROUNDS=20 REQUESTS=4000
 fi
-ALL_FAMILIES="pingpong stream connects many hop http"
+ALL_FAMILIES="pingpong stream connects many hop http forward"
 FAMILIES="" PICK=""
 for word in ${BENCH_ONLY:-}; do
   if [[ " $ALL_FAMILIES " == *" $word "* ]]; then FAMILIES+=" $word"; else PICK+=" $word"; fi
@@ -142,7 +144,43 @@ run_one() { # workload client -> prints the number(s)
       [[ $who == *_tcp ]] && target=tcp
       ((body > 1024)) && requests=$((REQUESTS / 4)) # 64 KiB rows: fewer, so each row takes similar time
       [[ -n ${HTTP_PORT[$who]:-} ]] && "$LOAD" "$target" "${HTTP_PORT[$who]}" "$conns" "$requests" $((body)) ;;
+    forward:*) fwd_run "$who" ;;
   esac
+}
+
+# The `vsock forward` row: a TCP client (the C peer) through a forwarder on
+# 127.0.0.1 to the vsock servers, ours on each runtime against
+# `socat TCP-LISTEN,fork VSOCK-CONNECT`; prints "MiB/s µs/round" (stream to the
+# sink, then 64 B ping-pong to the echo server, each on a new connection).
+declare -A FWD_PORT=()
+fwd_start() { # name command-prefix...: one forwarder to the sink, one to the echo server
+  local name=$1 p
+  shift
+  p=$(port)
+  FWD_PORT[$name]=$p
+  if [[ $name == socat_fwd ]]; then
+    socat "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr,fork" "VSOCK-CONNECT:1:$VSINK" &
+    socat "TCP-LISTEN:$((p + 1)),bind=127.0.0.1,reuseaddr,fork" "VSOCK-CONNECT:1:$VECHO" &
+  else
+    "$@" cli.ts forward -q "tcp:127.0.0.1:$p" "vsock:1:$VSINK" &
+    "$@" cli.ts forward -q "tcp:127.0.0.1:$((p + 1))" "vsock:1:$VECHO" &
+  fi
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && return
+    sleep 0.2
+  done
+  echo "bench: forwarder $name did not start" >&2
+}
+WHO[forward]="socat_fwd bun_fwd deno_fwd node_fwd"
+if [[ " $FAMILIES " == *" forward "* ]]; then
+  fwd_start socat_fwd
+  fwd_start bun_fwd "$BUN"
+  fwd_start deno_fwd "$DENO" run --allow-ffi --allow-net
+  fwd_start node_fwd $NODE
+fi
+fwd_run() { # name -> "MiB/s µs/round"
+  local p=${FWD_PORT[$1]}
+  echo "$("$PEER" stream tcp "$p" "$STREAM" "$CHUNK") $("$PEER" pingpong tcp $((p + 1)) "$PINGS" 64)"
 }
 
 raw=$(mktemp)

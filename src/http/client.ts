@@ -16,7 +16,7 @@ import { connect, type StreamConnectTarget } from "../connect.ts";
 import { isHybridString } from "../hybrid/addr.ts";
 import { parseHybridConnect } from "../hybrid/connect.ts";
 import { VsockError } from "../errors.ts";
-import { type ByteConn, ConnDuplex } from "./conn_duplex.ts";
+import { type ByteConn, ConnDuplex } from "../conn_duplex.ts";
 
 /** Dials one connection for the pool; any transport whose connections have `VsockConn`'s shape will do. */
 export type Dialer = () => Promise<ByteConn>;

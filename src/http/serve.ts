@@ -16,7 +16,7 @@ import { NodeRequest } from "srvx/node";
 import { VsockAddr } from "../addr.ts";
 import type { HybridAddr } from "../hybrid/addr.ts";
 import { listen, type ListenOptions } from "../listener.ts";
-import { type ByteConn, ConnDuplex } from "./conn_duplex.ts";
+import { type ByteConn, ConnDuplex } from "../conn_duplex.ts";
 import { markListening, reasonPhrase } from "./node_http_quirks.ts";
 import { sendResponse } from "./send_response.ts";
 

@@ -28,3 +28,11 @@ test("the README's two newcomer lines are the npm scripts that exist", () => {
   const ci = readFileSync(root + ".ci/run", "utf8");
   assert.match(ci, /^npm test$/m, ".ci/run must run the README's test command");
 });
+
+test("the README's command line examples are the issue's, verbatim, and its script exists", () => {
+  const readme = readFileSync(root + "README.md", "utf8");
+  assert.match(readme, /^vsock forward tcp:127\.0\.0\.1:8080 vsock:3:80 /m);
+  assert.match(readme, /^vsock forward vsock:5000 tcp:127\.0\.0\.1:5000 /m);
+  const scripts = JSON.parse(readFileSync(root + "package.json", "utf8")).scripts;
+  assert.equal(scripts["build:exe"], "bun build --compile cli.ts --outfile dist/vsock");
+});

@@ -2,7 +2,8 @@
  * A `node:stream` `Duplex` over a connection of this library, so each
  * runtime's own `node:http` (llhttp-based) can serve and send HTTP/1.1 on it:
  * the server is handed it with `emit("connection", duplex)`, the client gets
- * it from an agent's `createConnection`.
+ * it from an agent's `createConnection`. The `vsock` command line tool
+ * splices it with `node:net` sockets (`pipe` turns EOF into `closeWrite`).
  *
  * Besides the stream, `node:http` calls a few `net.Socket` methods on its
  * socket; they are here with their `net.Socket` meaning: `setTimeout` (an
@@ -14,7 +15,7 @@
  */
 import { Duplex } from "node:stream";
 import { clearTimeout, setTimeout } from "node:timers";
-import type { VsockAddr } from "../addr.ts";
+import type { VsockAddr } from "./addr.ts";
 
 /** What the bridge needs of a connection: `VsockConn` has it, and so does every transport that yields one. */
 export interface ByteConn {
