@@ -5,23 +5,27 @@
  * - `vsock:PORT` — the same with CID `any` (listen on every transport)
  * - `tcp:HOST:PORT`, `tcp:[IPV6]:PORT`, `tcp:PORT` (HOST `127.0.0.1`)
  * - `unix:PATH` — a plain Unix domain socket
+ * - `unix:///PATH?port=N` — hybrid vsock: the guest's port `N` behind a
+ *   Firecracker / Cloud Hypervisor VMM socket (dialing), or the host port `N`
+ *   guests dial, served on `PATH_N` (listening); as `HybridAddr.parse` reads it
  *
- * A new transport (e.g. hybrid vsock, `unix:///path?port=N`) is one more
- * member of {@link Endpoint}, one more branch at the top of
+ * A new transport is one more member of {@link Endpoint}, one more branch in
  * {@link parseEndpoint}, and one branch each in `transport.ts`'s `dial` and `serve`.
  *
  * @module
  */
 import { VsockAddr } from "../src/addr.ts";
+import { HybridAddr } from "../src/hybrid/addr.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** A parsed endpoint. */
 export type Endpoint =
   | { kind: "vsock"; cid: number; port: number }
   | { kind: "tcp"; host: string; port: number }
-  | { kind: "unix"; path: string };
+  | { kind: "unix"; path: string }
+  | { kind: "hybrid"; path: string; port: number };
 
-const FORMS = "vsock:CID:PORT, vsock:PORT, tcp:HOST:PORT, tcp:PORT or unix:PATH";
+const FORMS = "vsock:CID:PORT, vsock:PORT, tcp:HOST:PORT, tcp:PORT, unix:PATH or unix:///PATH?port=N";
 
 function tcpPort(text: string, input: string): number {
   if (!/^\d+$/.test(text) || Number(text) > 65535) {
@@ -63,6 +67,15 @@ export function parseEndpoint(text: string): Endpoint {
     }
     case "unix":
       if (rest === "") throw new UsageError(`bad endpoint "${text}": expected unix:PATH`);
+      if (rest.startsWith("//")) {
+        // unix://... is the hybrid vsock URL form; a plain socket path never starts with two slashes here.
+        try {
+          const addr = HybridAddr.parse(text);
+          return { kind: "hybrid", path: addr.path, port: addr.port };
+        } catch (error) {
+          throw new UsageError(`bad endpoint "${text}": ${(error as Error).message}`);
+        }
+      }
       return { kind: "unix", path: rest };
     default:
       throw new UsageError(`bad endpoint "${text}": expected ${FORMS}`);
@@ -78,5 +91,7 @@ export function formatEndpoint(endpoint: Endpoint): string {
       return `tcp:${endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`;
     case "unix":
       return `unix:${endpoint.path}`;
+    case "hybrid":
+      return new HybridAddr(endpoint.path, endpoint.port).toString();
   }
 }

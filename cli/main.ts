@@ -23,7 +23,9 @@ Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join("\n")}
 
 Endpoints: vsock:CID:PORT (CID a number, local, host, any), vsock:PORT (any CID),
-tcp:HOST:PORT, tcp:PORT (127.0.0.1), unix:PATH
+tcp:HOST:PORT, tcp:PORT (127.0.0.1), unix:PATH, and hybrid vsock unix:///PATH?port=N
+(a Firecracker / Cloud Hypervisor VMM socket: dial the guest's port N, or listen
+on PATH_N for guests dialing host port N)
 
 Options: -h, --help (also after a command), --version
 Exit codes: 0 done, 1 failed (the reason on stderr), 2 bad arguments.`;

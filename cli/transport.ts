@@ -1,6 +1,7 @@
 /**
  * Dialing and serving endpoints as `node:stream` Duplexes: `node:net` sockets
- * for `tcp:` and `unix:`, `ConnDuplex` over a `VsockConn` for `vsock:`. Every
+ * for `tcp:` and `unix:`, `ConnDuplex` over a `VsockConn` for `vsock:` and
+ * hybrid `unix:///PATH?port=N`. Every
  * Duplex is half-open, so `a.pipe(b)` turns `a`'s EOF into `b.end()`, a
  * half-close, and keeps the other direction flowing.
  *
@@ -13,6 +14,9 @@ import net from "node:net";
 import process from "node:process";
 import type { Duplex } from "node:stream";
 import { ConnDuplex } from "../src/conn_duplex.ts";
+import type { VsockAddr } from "../src/addr.ts";
+import type { VsockConn } from "../src/conn.ts";
+import type { HybridAddr } from "../src/hybrid/addr.ts";
 import type { Endpoint } from "./endpoint.ts";
 
 /** Who connected: printable text, and the CID when it came over vsock. */
@@ -83,6 +87,16 @@ export async function dial(endpoint: Endpoint, options: DialOptions = {}): Promi
       });
       return new ConnDuplex(conn);
     }
+    case "hybrid": {
+      const { connect } = await import("../mod.ts");
+      const conn = await connect({
+        uds: endpoint.path,
+        port: endpoint.port,
+        timeout: options.timeout,
+        signal: options.signal,
+      });
+      return new ConnDuplex(conn);
+    }
   }
 }
 
@@ -120,30 +134,55 @@ export async function serve(endpoint: Endpoint, onConnection: (stream: Duplex, p
     case "vsock": {
       const { listen } = await import("../mod.ts");
       const listener = listen({ cid: endpoint.cid, port: endpoint.port });
-      let open = true;
-      (async () => {
-        while (open) {
-          let conn;
-          try {
-            conn = await listener.accept();
-          } catch (error) {
-            if (!open) return;
-            // Accept errors for one connection (ECONNABORTED, EMFILE) must not stop the server.
-            process.stderr.write(`vsock: accept: ${(error as Error).message}\n`);
-            await new Promise((r) => setTimeout(r, 100));
-            continue;
-          }
-          onConnection(new ConnDuplex(conn), { text: conn.remoteAddr.toString(), cid: conn.remoteAddr.cid });
-        }
-      })();
       const a = listener.addr;
-      return {
-        address: `vsock:${a.cid === 0xffffffff ? "any" : a.cid}:${a.port}`,
-        close: () => {
-          open = false;
-          listener.close();
-        },
-      };
+      return acceptLoop(listener, `vsock:${a.cid === 0xffffffff ? "any" : a.cid}:${a.port}`, onConnection);
+    }
+    case "hybrid": {
+      // Guests dialing host port N reach the VMM, which connects to PATH_N: the listener's file.
+      const { listen } = await import("../mod.ts");
+      const listener = listen({ uds: endpoint.path, port: endpoint.port });
+      return acceptLoop(listener, `${listener.addr.toString()} (${listener.path})`, onConnection);
     }
   }
+}
+
+/** What {@link acceptLoop} needs of a vsock or hybrid listener. */
+interface Accepting {
+  accept(): Promise<VsockConn<VsockAddr | HybridAddr>>;
+  close(): void;
+}
+
+/** Hands every accepted connection to `onConnection` until the server is closed. */
+function acceptLoop(
+  listener: Accepting,
+  address: string,
+  onConnection: (stream: Duplex, peer: Peer) => void,
+): Server {
+  let open = true;
+  (async () => {
+    while (open) {
+      let conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (!open) return;
+        // Accept errors for one connection (ECONNABORTED, EMFILE) must not stop the server.
+        process.stderr.write(`vsock: accept: ${(error as Error).message}\n`);
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      const remote = conn.remoteAddr;
+      onConnection(new ConnDuplex(conn), {
+        text: remote.toString(),
+        cid: remote.transport === "vsock" ? remote.cid : undefined,
+      });
+    }
+  })();
+  return {
+    address,
+    close: () => {
+      open = false;
+      listener.close();
+    },
+  };
 }

@@ -6,14 +6,22 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect as tcpConnect, createServer, type Server, type Socket } from "node:net";
 import process from "node:process";
-import { BUN, DENO, ROOT } from "./e2e/procs.ts";
+import { BUN, DENO, NODE, ROOT } from "./e2e/procs.ts";
 import { concat } from "./e2e/data.ts";
+import { RUNTIME } from "./helpers.ts";
 
 /** The command prefixes that run `cli.ts` on each runtime. */
 export const RUNTIMES: { name: string; argv: string[] }[] = [
   { name: "bun", argv: [BUN, "cli.ts"] },
   { name: "deno", argv: [DENO, "run", "--allow-all", "cli.ts"] },
+  { name: "node", argv: [NODE, "--disable-warning=ExperimentalWarning", "cli.ts"] },
 ];
+
+/**
+ * The command on the runtime running the tests: each runtime's test run
+ * proves the command on itself, so the three runs together cover all three.
+ */
+export const HERE: { name: string; argv: string[] } = RUNTIMES.find((r) => r.name === RUNTIME)!;
 
 /** A running `vsock` command. */
 export class Cli {

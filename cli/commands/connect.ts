@@ -20,7 +20,8 @@ stdin's end half-closes the connection (the peer reads EOF and can still answer)
 the command exits 0 once both directions have ended (when stdin is a terminal: at
 the peer's EOF) and stdout has everything.
 
-ADDR: vsock:CID:PORT (CID a number, local, host), tcp:HOST:PORT, tcp:PORT, unix:PATH
+ADDR: vsock:CID:PORT (CID a number, local, host), tcp:HOST:PORT, tcp:PORT, unix:PATH,
+      unix:///PATH?port=N (hybrid vsock)
 
 Options:
   --timeout MS   give up connecting after MS milliseconds

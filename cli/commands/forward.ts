@@ -23,9 +23,13 @@ A target that refuses or times out closes only that client's connection.
 
   vsock forward tcp:127.0.0.1:8080 vsock:3:80    a guest's port 80 on the host's localhost
   vsock forward vsock:5000 tcp:127.0.0.1:5000    a host service for guests (like vsock-proxy)
+  vsock forward tcp:127.0.0.1:8080 unix:///run/vm1/v.sock?port=80
+                                                 a Firecracker guest's port 80, from the host
 
 Endpoints: vsock:CID:PORT (CID a number, local, host, any), vsock:PORT (any CID),
-tcp:HOST:PORT, tcp:PORT (127.0.0.1), unix:PATH
+tcp:HOST:PORT, tcp:PORT (127.0.0.1), unix:PATH, and hybrid vsock unix:///PATH?port=N
+(a Firecracker / Cloud Hypervisor VMM socket: dial the guest's port N, or listen
+on PATH_N for guests dialing host port N)
 
 Options:
   --allow-cid N          accept vsock peers with CID N only (repeatable; FROM must be vsock:)

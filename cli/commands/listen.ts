@@ -19,7 +19,8 @@ export const listen: Command = {
 Listens on ADDR, accepts one connection and copies stdin to it and it to stdout;
 exits 0 when both directions have ended. stdin's end half-closes the connection.
 
-ADDR: vsock:PORT (any CID), vsock:CID:PORT, tcp:HOST:PORT, tcp:PORT, unix:PATH
+ADDR: vsock:PORT (any CID), vsock:CID:PORT, tcp:HOST:PORT, tcp:PORT, unix:PATH,
+      unix:///PATH?port=N (hybrid vsock)
 
 Options:
   -k, --keep     serve connections one after another until SIGINT/SIGTERM

@@ -17,7 +17,8 @@ export const ping: Command = {
 Connects to ADDR and closes again, N times; prints the time each connect took,
 then the loss and min/avg/max. A listening peer is all it needs.
 
-ADDR: vsock:CID:PORT (CID a number, local, host), tcp:HOST:PORT, tcp:PORT, unix:PATH
+ADDR: vsock:CID:PORT (CID a number, local, host), tcp:HOST:PORT, tcp:PORT, unix:PATH,
+      unix:///PATH?port=N (hybrid vsock)
 
 Options:
   -c, --count N     tries (default 4)

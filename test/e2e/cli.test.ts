@@ -13,9 +13,9 @@ import { join } from "node:path";
 import process from "node:process";
 import { concat, pattern, sha256 } from "./data.ts";
 import { freePort, Peer } from "./procs.ts";
-import { Cli, portOf, runCli, RUNTIMES } from "../cli_procs.ts";
+import { Cli, HERE, portOf, runCli } from "../cli_procs.ts";
 
-const runtime = RUNTIMES.find((r) => process.execPath.endsWith(r.name)) ?? RUNTIMES[0];
+const runtime = HERE;
 const argv = runtime.argv;
 
 /** A socat vsock echo server on a free port; resolves once it accepts. */

@@ -1,5 +1,5 @@
 /**
- * The `vsock` command on the host, spawned on Bun and on Deno: usage and exit
+ * The `vsock` command on the host, spawned on the runtime running the tests: usage and exit
  * codes, and `forward` between tcp: and unix: endpoints (no vsock needed) to
  * prove splicing, half-close, big and many transfers, --max-conns, the SIGTERM
  * drain and the log lines. The vsock side is in test/e2e/cli.test.ts.
@@ -7,14 +7,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect as tcpConnect, type Socket } from "node:net";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { concat, pattern, sha256 } from "../e2e/data.ts";
-import { Cli, echo, portOf, roundTrip, runCli, RUNTIMES, tcpServer } from "../cli_procs.ts";
+import { Cli, echo, HERE, portOf, roundTrip, runCli, tcpServer } from "../cli_procs.ts";
 import { VERSION } from "../../cli/version.ts";
+import { FakeVmm } from "./fake_vmm.ts";
 
-for (const { name, argv } of RUNTIMES) {
+{
+  const { name, argv } = HERE;
   test(`cli on ${name}: usage errors exit 2 with usage on stderr; --help and --version exit 0`, async () => {
     const cases: [string[], RegExp][] = [
       [[], /Usage: vsock COMMAND/],
@@ -83,6 +85,33 @@ for (const { name, argv } of RUNTIMES) {
       assert.equal(sha256(direct), sha256(pattern(1000)));
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`cli on ${name}: hybrid vsock endpoints: dial a guest port through a fake VMM; listen on PATH_PORT`, async () => {
+    const vmm = await FakeVmm.start();
+    try {
+      // Host -> guest: tcp in front of unix:///...?port=52; the fake VMM answers CONNECT 52 and echoes.
+      await using fwd = new Cli(argv, ["forward", "-v", "tcp:127.0.0.1:0", `unix://${vmm.path}?port=52`]);
+      const from = portOf(await fwd.listening());
+      const data = pattern(300_000);
+      assert.equal(sha256(await roundTrip(from, data)), sha256(data));
+      assert.deepEqual(vmm.requests, ["CONNECT 52"]);
+      assert.equal(vmm.sawEnd, true, "the client's EOF crossed as a half-close");
+      await fwd.waitErr(/-> unix:\/\/\/.*v\.sock\?port=52: 300000 bytes up, 300000 bytes down/);
+
+      // Guest -> host: the VMM connects to PATH_700 when a guest dials host port 700 (no handshake on this side).
+      await using server = await tcpServer(echo);
+      const port = (server.address() as { port: number }).port;
+      await using hop = new Cli(argv, ["forward", `unix://${vmm.path}?port=700`, `tcp:127.0.0.1:${port}`]);
+      assert.match(await hop.listening(), /^unix:\/\/\/.*v\.sock\?port=700$/);
+      const back = await roundTrip(`${vmm.path}_700`, pattern(5000));
+      assert.equal(sha256(back), sha256(pattern(5000)));
+      hop.kill("SIGTERM");
+      assert.equal(await hop.code(), 0);
+      assert.equal(existsSync(`${vmm.path}_700`), false, "the listener's socket file is removed at exit");
+    } finally {
+      await vmm.close();
     }
   });
 

@@ -20,14 +20,33 @@ test("cli endpoints: every form, with vsock CID names as VsockAddr.parse reads t
   assert.deepEqual(parseEndpoint("tcp:8080"), { kind: "tcp", host: "127.0.0.1", port: 8080 });
   assert.deepEqual(parseEndpoint("unix:/run/x.sock"), { kind: "unix", path: "/run/x.sock" });
   assert.deepEqual(parseEndpoint("unix:rel:with:colons"), { kind: "unix", path: "rel:with:colons" });
-  for (const text of ["vsock:3:80", "vsock:any:5000", "tcp:127.0.0.1:8080", "tcp:[::1]:22", "unix:/run/x.sock"]) {
+  assert.deepEqual(parseEndpoint("unix:///run/vm1/v.sock?port=52"), {
+    kind: "hybrid",
+    path: "/run/vm1/v.sock",
+    port: 52,
+  });
+  assert.deepEqual(parseEndpoint("UNIX:///a%20b/v.sock?port=4294967295"), {
+    kind: "hybrid",
+    path: "/a b/v.sock",
+    port: 4294967295,
+  });
+  for (
+    const text of [
+      "vsock:3:80",
+      "vsock:any:5000",
+      "tcp:127.0.0.1:8080",
+      "tcp:[::1]:22",
+      "unix:/run/x.sock",
+      "unix:///run/vm1/v.sock?port=52",
+    ]
+  ) {
     assert.equal(formatEndpoint(parseEndpoint(text)), text);
   }
 });
 
 test("cli endpoints: bad text is a UsageError naming the endpoint and the bad part", () => {
   const bad: [string, RegExp][] = [
-    ["", /expected vsock:CID:PORT, vsock:PORT, tcp:HOST:PORT, tcp:PORT or unix:PATH/],
+    ["", /expected vsock:CID:PORT, vsock:PORT, tcp:HOST:PORT, tcp:PORT, unix:PATH or unix:\/\/\/PATH\?port=N/],
     ["3:80", /bad endpoint "3:80": expected vsock:CID:PORT/],
     ["http://x", /bad endpoint "http:\/\/x"/],
     ["vsock:", /expected vsock:CID:PORT or vsock:PORT/],
@@ -41,6 +60,10 @@ test("cli endpoints: bad text is a UsageError naming the endpoint and the bad pa
     ["tcp::80", /expected tcp:HOST:PORT/],
     ["tcp:::1:80", /IPv6 as tcp:\[ADDR\]:PORT/],
     ["unix:", /expected unix:PATH/],
+    ["unix:///run/v.sock", /bad endpoint "unix:\/\/\/run\/v.sock": .*has no \?port=N/],
+    ["unix://v.sock?port=1", /needs an absolute path after unix:\/\//],
+    ["unix:///v.sock?port=1&port=2", /gives the port more than once/],
+    ["unix:///v.sock?port=x", /invalid hybrid vsock port "x"/],
   ];
   for (const [text, message] of bad) {
     assert.throws(() => parseEndpoint(text), (e: unknown) => e instanceof UsageError && message.test(e.message), text);
