@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
+import { type AddressInfo, createServer } from "node:net";
 import { concat, pattern, sha256 } from "./data.ts";
 import { freePort, Peer } from "./procs.ts";
 import { Cli, HERE, portOf, runCli } from "../cli_procs.ts";
@@ -66,6 +66,87 @@ test(`vsock cli (${runtime.name}): forward vsock -> tcp in front of python3, dri
     assert.equal(sha256(readFileSync(`${dir}/out`)), sha256(data));
   } finally {
     py.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test(`vsock cli (${runtime.name}): hybrid vsock through a Firecracker-like VMM muxer (vmm_mux.py), both directions`, async () => {
+  const echo = await socatEcho();
+  const py = new Peer("python3", ["test/peers/py_tcp.py", "echo-server"]);
+  const dir = mkdtempSync(join(tmpdir(), "vsock-cli-"));
+  // --shutdown ch: the muxer passes a half-close on (Cloud Hypervisor), so request/response works through it.
+  const mux = new Peer("python3", [
+    "test/peers/vmm_mux.py",
+    `${dir}/v.sock`,
+    "--shutdown",
+    "ch",
+    "--guest-port",
+    "any",
+  ]);
+  try {
+    await mux.match(/^ready$/m, 90_000);
+    const guestPort = (await mux.match(/^guest-port (\d+)$/m))[1];
+    // Host -> guest: a TCP client reaches the socat echo on the guest's port through the VMM socket.
+    await using fwd = new Cli(argv, ["forward", "-v", "tcp:127.0.0.1:0", `unix://${dir}/v.sock?port=${echo.port}`]);
+    const from = portOf(await fwd.listening());
+    const out = await new Peer("python3", ["test/peers/py_tcp.py", "clients", String(from), String(1 << 20), "1"])
+      .done(120_000);
+    assert.equal(out.trim(), `${1 << 20} ${sha256(pattern(1 << 20))}`);
+    await fwd.waitErr(new RegExp(`-> unix:///.*v\\.sock\\?port=${echo.port}: 1048576 bytes up, 1048576 bytes down`));
+
+    // Guest -> host: a guest (socat) dials host port P; the VMM connects to v.sock_P, where the forwarder listens.
+    const tcpPort = (await py.match(/ready (\d+)/, 90_000))[1];
+    await using hop = new Cli(argv, ["forward", `unix://${dir}/v.sock?port=${guestPort}`, `tcp:127.0.0.1:${tcpPort}`]);
+    await hop.listening();
+    const data = pattern(300_000);
+    writeFileSync(`${dir}/in`, data);
+    await new Peer("sh", ["-c", `socat -t 30 - VSOCK-CONNECT:1:${guestPort} < ${dir}/in > ${dir}/out`]).done(120_000);
+    assert.equal(sha256(readFileSync(`${dir}/out`)), sha256(data));
+  } finally {
+    mux.kill();
+    py.kill();
+    echo.peer.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test(`vsock cli (${runtime.name}): SIGTERM drains a vsock -> tcp transfer in flight to a socat client; nothing lost`, async () => {
+  // The TCP target sends 2 MiB slowly, so SIGTERM lands mid-transfer.
+  const data = pattern(2 << 20);
+  let firstWrite!: () => void;
+  const started = new Promise<void>((resolve) => (firstWrite = resolve));
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on("error", () => {});
+    socket.resume();
+    let at = 0;
+    const tick = setInterval(() => {
+      socket.write(data.subarray(at, at + 128 * 1024));
+      at += 128 * 1024;
+      firstWrite();
+      if (at >= data.byteLength) {
+        clearInterval(tick);
+        socket.end();
+      }
+    }, 100);
+    socket.on("close", () => clearInterval(tick));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const dir = mkdtempSync(join(tmpdir(), "vsock-cli-"));
+  try {
+    const port = await freePort();
+    const target = `tcp:127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await using fwd = new Cli(argv, ["forward", "-v", `vsock:${port}`, target]);
+    await fwd.listening();
+    const socat = new Peer("sh", ["-c", `socat -t 30 -u VSOCK-CONNECT:1:${port} - > ${dir}/out`]);
+    await started;
+    fwd.kill("SIGTERM");
+    await fwd.waitErr(/SIGTERM: stopped accepting; waiting for 1 open connection/);
+    await socat.done(120_000);
+    assert.equal(await fwd.code(), 0, fwd.stderr);
+    assert.equal(sha256(readFileSync(`${dir}/out`)), sha256(data));
+    assert.match(fwd.stderr, /0 bytes up, 2097152 bytes down, \d+ ms, closed/);
+  } finally {
+    server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
