@@ -71,7 +71,7 @@ say "checks"
 check "format (deno fmt --check)" "$DENO" fmt --check
 check "lint (deno lint)" "$DENO" lint
 check "type-check the adapters, tests, examples (deno check)" "$DENO" check mod.ts http.ts cli.ts ffi/deno.ts ffi/bun.ts ffi/node.ts test/ examples/ bench/
-check "npm build (tsup + tsc declarations) loads on Bun, core and ./http; bin vsock runs" bash -c "npm run -s build && test -f dist/http.d.ts && $BUN dist/cli.js --version && $BUN -e 'const m = await import(\"./dist/mod.js\"); const h = await import(\"./dist/http.js\"); if (typeof m.connect !== \"function\" || typeof h.serve !== \"function\") process.exit(1)'"
+check "npm build (tsup + tsc declarations) loads on Bun, core and ./http; bin vsock runs on Bun and Node" bash -c "npm run -s build && test -f dist/http.d.ts && ln -sfn ../cli/vsock.sh dist/vsock-link && PATH=\$PWD/node_modules/.bin:\$PATH dist/vsock-link --version | grep -qx 'vsock [0-9.]*' && PATH=\$PWD/node_modules/.bin:\$PATH VSOCK_RUNTIME=node dist/vsock-link --version | grep -qx 'vsock [0-9.]*' && rm dist/vsock-link && $BUN -e 'const m = await import(\"./dist/mod.js\"); const h = await import(\"./dist/http.js\"); if (typeof m.connect !== \"function\" || typeof h.serve !== \"function\") process.exit(1)'"
 check "npm build loads on Node, core and ./http" "$NODE" --disable-warning=ExperimentalWarning -e 'Promise.all([import("./dist/mod.js"), import("./dist/http.js")]).then(([m, h]) => { if (typeof m.connect !== "function" || typeof h.serve !== "function") process.exit(1) })'
 check "JSR publish dry run" "$DENO" publish --dry-run --allow-dirty
 
