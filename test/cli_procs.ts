@@ -38,7 +38,16 @@ export class Cli {
     });
     this.proc.stdout!.on("data", (d: Uint8Array) => this.stdout.push(new Uint8Array(d)));
     this.proc.stderr!.on("data", (d: Uint8Array) => (this.stderr += new TextDecoder().decode(d)));
-    this.exited = new Promise((resolve) => this.proc.on("close", (code) => resolve(code)));
+    // The code comes from "exit", the output is complete at "close": wait for both. A death by
+    // signal is noted on stderr so an assertion on the code says which signal it was.
+    const exit = new Promise<number | null>((resolve) =>
+      this.proc.once("exit", (code, signal) => {
+        if (code === null) this.stderr += `\n[${argv[0]} exited by signal ${signal}]`;
+        resolve(code);
+      })
+    );
+    const close = new Promise<void>((resolve) => this.proc.once("close", () => resolve()));
+    this.exited = Promise.all([exit, close]).then(([code]) => code);
     // A command that exits before reading all its input is the test's to judge, not a crash.
     this.proc.stdin!.on("error", () => {});
     if (input instanceof Uint8Array) this.proc.stdin!.end(input);
