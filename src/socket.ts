@@ -68,12 +68,6 @@ export async function openStream(fd: number): Promise<StreamIO> {
       throw error;
     }
   }
-  const loop = getReactor();
-  try {
-    loop.register(fd);
-  } catch (error) {
-    libc.close(fd);
-    throw error;
-  }
-  return new PolledStream(fd, loop, libc);
+  // The stream joins the reactor at its first EAGAIN (an fd connect() left registered stays so).
+  return new PolledStream(fd, getReactor(), libc);
 }
