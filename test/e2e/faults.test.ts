@@ -528,7 +528,7 @@ test(`fd exhaustion on ${RUNTIME} (ulimit -n 96): connect and accept report EMFI
     `ulimit -n 96 && exec ${runtimeCommand(`${ROOT}test/peers/fault_child.ts`, "emfile")}`,
   ]);
   try {
-    const out = await child.done(120_000);
+    const out = await child.done(120_000).catch((e) => assert.fail(`${e}\nsignal: ${child.proc.signalCode}`));
     assert.match(
       out,
       /connect EMFILE\naccept EMFILE\nno half registration\naccept loop served 2 after fds freed\nok\n/,
@@ -541,7 +541,7 @@ test(`fd exhaustion on ${RUNTIME} (ulimit -n 96): connect and accept report EMFI
 test(`GC pressure on ${RUNTIME}: 100 transfers of 100 KB echoed while collections run in a loop, checksums intact`, async () => {
   const child = new Peer("sh", ["-c", `exec ${runtimeCommand(`${ROOT}test/peers/fault_child.ts`, "gc")}`]);
   try {
-    const out = await child.done(180_000);
+    const out = await child.done(180_000).catch((e) => assert.fail(`${e}\nsignal: ${child.proc.signalCode}`));
     assert.match(out, /100 transfers intact across at least 10 collections each\nok\n/);
   } finally {
     child.kill();
