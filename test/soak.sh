@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The soak (`npm run soak`): Bun, Deno and Node load each other and python3 and
+# socat peers over real AF_VSOCK CID 1 for SOAK_SECONDS (default 60); see
+# test/soak/run.ts for what it checks. Runs natively where this kernel has
+# vsock_loopback, otherwise in the test VM (test/vm/run.sh).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export NO_COLOR=1
+if [[ ! -e /sys/module/vsock_loopback ]]; then
+  export VSOCK_SOAK_SECONDS=${SOAK_SECONDS:-60} VSOCK_SOAK_RSS_MB=${SOAK_RSS_MB:-64}
+  export VM_TIMEOUT=${VM_TIMEOUT:-$((${SOAK_SECONDS:-60} * 3 + 900))}
+  exec bash test/vm/run.sh 'SOAK_SECONDS=$VSOCK_SOAK_SECONDS SOAK_RSS_MB=$VSOCK_SOAK_RSS_MB bash test/soak.sh'
+fi
+ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+exec node_modules/.bin/node --disable-warning=ExperimentalWarning test/soak/run.ts
