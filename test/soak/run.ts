@@ -163,7 +163,8 @@ try {
   console.log("\nat rest    | after warm-up (rss / fds / reg)   | after the load              | operations");
   for (const [i, w] of workers.entries()) {
     const [a, b] = [rest1[i], rest2[i]];
-    const ops = `churn ${b.churn}, ping-pong ${b.pingpong}, 1 MiB ${b.streams}, msgs ${b.messages}, http ${b.http}`;
+    const ops = `churn ${b.churn}, ping-pong ${b.pingpong}, 1 MiB ${b.streams}, msgs ${b.messages}, http ${b.http}` +
+      ` (${b.httpResets} keep-alive resets); heap ${mb(a.heapUsed)} -> ${mb(b.heapUsed)} MiB`;
     console.log(
       `${w.name.padEnd(10)} | ${mb(a.rss)} MiB / ${a.fds} / ${a.registered}`.padEnd(47) +
         `| ${mb(b.rss)} MiB / ${b.fds} / ${b.registered}`.padEnd(30) + `| ${ops}`,

@@ -35,6 +35,8 @@ const counts = {
   http: 0,
   mismatches: 0,
   clientErrors: 0,
+  /** HTTP requests whose keep-alive connection the server closed as it was reused (the race every HTTP/1.1 pool has). */
+  httpResets: 0,
   serverErrors: 0,
   unhandled: 0,
 };
@@ -216,6 +218,11 @@ async function requests(clients: Map<string, VsockHttpClient>): Promise<void> {
         problem("mismatches", `HTTP via ${target.name}: ${res.status}, ${back.byteLength} bytes`);
       } else counts.http++;
     } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code === "EPIPE" || code === "ECONNRESET" || String(error).includes("socket hang up")) {
+        counts.httpResets++;
+        continue;
+      }
       problem("clientErrors", `HTTP via ${target.name}: ${String(error)}`);
       await sleep(100);
     }
@@ -228,7 +235,8 @@ function openFds(): number {
 
 function snapshot(): Record<string, number> {
   const { registered, parked } = reactorStats();
-  return { rss: process.memoryUsage().rss, fds: openFds(), registered, parked, ...counts };
+  const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  return { rss, heapUsed, external, arrayBuffers, fds: openFds(), registered, parked, ...counts };
 }
 
 async function load(seconds: number): Promise<void> {
