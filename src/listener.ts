@@ -5,6 +5,7 @@
  * @module
  */
 import { VsockAddr } from "./addr.ts";
+import { acceptUntilClosed, RetryPause } from "./accept_loop.ts";
 import { adoptedListenerFd } from "./adopt_fd.ts";
 import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOCKADDR_VM_SIZE, VMADDR_CID_ANY, VMADDR_PORT_ANY } from "./constants.ts";
 import type { VsockConn } from "./conn.ts";
@@ -21,19 +22,6 @@ const EINTR = 4;
 const EAGAIN = 11;
 const EPROTO = 71;
 const ECONNABORTED = 103;
-const ENOMEM = 12;
-const ENFILE = 23;
-const EMFILE = 24;
-const ENOBUFS = 105;
-
-/**
- * accept4 failures that pass once resources free up (fds, memory). `accept()`
- * reports them; a `for await` loop waits and tries again instead of ending,
- * as Go's http.Server does: 5 ms, doubling, at most 1 s between tries.
- */
-const RESOURCE_ERRNOS: ReadonlySet<number> = new Set([EMFILE, ENFILE, ENOBUFS, ENOMEM]);
-const RETRY_FIRST_MS = 5;
-const RETRY_MAX_MS = 1000;
 
 /** Backlog when none is given: room for bursts of connects (the kernel caps it at `somaxconn`). */
 const DEFAULT_BACKLOG = 1024;
@@ -125,8 +113,10 @@ export class VsockListener<C extends VsockConn | VsockSeqpacketConn = VsockConn>
     if (!this.markClosed()) return;
     getReactor().unregister(this.fd); // wakes pending accepts, which then see the listener closed
     libc.close(this.fd);
-    this.#wakePause?.(); // and a for await loop waiting for fds to free up
+    this.#pause.wake(); // and a for await loop waiting for fds to free up
   }
+
+  readonly #pause = new RetryPause();
 
   /**
    * Yields connections until the listener is closed. Running out of fds or
@@ -134,38 +124,8 @@ export class VsockListener<C extends VsockConn | VsockSeqpacketConn = VsockConn>
    * waits (5 ms doubling to 1 s) and accepts again once they are free; any
    * other error ends it by throwing.
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<C, void, undefined> {
-    let delay = 0;
-    for (;;) {
-      let conn: C;
-      try {
-        conn = await this.accept();
-      } catch (error) {
-        if (this.closed) return;
-        if (!(error instanceof VsockError && RESOURCE_ERRNOS.has(error.errno))) throw error;
-        delay = Math.min(delay === 0 ? RETRY_FIRST_MS : delay * 2, RETRY_MAX_MS);
-        await this.#pause(delay);
-        continue;
-      }
-      delay = 0;
-      yield conn;
-    }
-  }
-
-  #wakePause: (() => void) | undefined;
-
-  /** A pause that close() ends at once. */
-  #pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.#wakePause = undefined;
-        resolve();
-      }, ms);
-      this.#wakePause = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+  [Symbol.asyncIterator](): AsyncGenerator<C, void, undefined> {
+    return acceptUntilClosed(() => this.accept(), () => this.closed, this.#pause);
   }
 }
 
