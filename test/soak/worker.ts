@@ -295,9 +295,15 @@ for await (const line of lines) {
   if (command === "targets") targets = JSON.parse(rest.join(" "));
   else if (command === "load") await load(Number(rest[0]));
   else if (command === "measure") {
-    collectGarbage();
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    collectGarbage();
+    // Peers' closes reach us a little after their loads stop: measure once fds and registrations hold still.
+    let last = "";
+    for (let i = 0; i < 20; i++) {
+      collectGarbage();
+      await sleep(500);
+      const now = `${openFds()} ${reactorStats().registered}`;
+      if (now === last) break;
+      last = now;
+    }
     console.log(`measure ${JSON.stringify(snapshot())}`);
   } else if (command === "exit") break;
 }
