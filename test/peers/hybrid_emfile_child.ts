@@ -53,6 +53,9 @@ let served = 0;
 const loop = (async () => {
   for await (const conn of listener) {
     await conn.writeAll(new Uint8Array([7]));
+    // Close only after the client has: Bun's node:net reports a Unix connect whose peer
+    // closed before the connect callback ran as ECONNRESET instead of data and EOF.
+    await conn.read(new Uint8Array(1)).catch(() => null);
     conn.close();
     if (++served === 2) return;
   }
@@ -60,12 +63,12 @@ const loop = (async () => {
 await new Promise((resolve) => setTimeout(resolve, 300)); // the loop meets EMFILE meanwhile
 for (const fd of filler.splice(0, 16)) closeSync(fd);
 if (await queued.byte !== 7) fail("the queued connection was not served");
+queued.socket.destroy();
 const fresh = await dial();
 if (await fresh.byte !== 7) fail("a new connection was not served");
+fresh.socket.destroy();
 await loop;
 console.log("accept loop served 2 after fds freed");
-queued.socket.destroy();
-fresh.socket.destroy();
 listener.close();
 for (const fd of filler) closeSync(fd);
 rmSync(dir, { recursive: true, force: true });
