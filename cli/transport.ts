@@ -77,24 +77,15 @@ export async function dial(endpoint: Endpoint, options: DialOptions = {}): Promi
       return await dialNet({ host: endpoint.host, port: endpoint.port }, options);
     case "unix":
       return await dialNet({ path: endpoint.path }, options);
-    case "vsock": {
-      const { connect } = await import("../mod.ts");
-      const conn = await connect({
-        cid: endpoint.cid,
-        port: endpoint.port,
-        timeout: options.timeout,
-        signal: options.signal,
-      });
-      return new ConnDuplex(conn);
-    }
+    case "vsock":
     case "hybrid": {
       const { connect } = await import("../mod.ts");
-      const conn = await connect({
-        uds: endpoint.path,
-        port: endpoint.port,
-        timeout: options.timeout,
-        signal: options.signal,
-      });
+      const { timeout, signal } = options;
+      const conn = await connect(
+        endpoint.kind === "vsock"
+          ? { cid: endpoint.cid, port: endpoint.port, timeout, signal }
+          : { uds: endpoint.path, port: endpoint.port, timeout, signal },
+      );
       return new ConnDuplex(conn);
     }
   }
