@@ -164,7 +164,8 @@ test(`vsock cli (${runtime.name}): connect and listen piped against socat; cid; 
     await using fwd = new Cli(argv, ["forward", "tcp:127.0.0.1:0", `vsock:1:${dead}`]);
     const from = portOf(await fwd.listening());
     const out = await new Peer("python3", ["test/peers/py_tcp.py", "clients", String(from), "10", "1"]).done();
-    assert.equal(out.trim(), `0 ${sha256(new Uint8Array(0))}`);
+    // Closed without a byte: EOF, or a reset when the forwarder closed with the client's request unread.
+    assert.match(out.trim(), new RegExp(`^(0 ${sha256(new Uint8Array(0))}|reset 0)$`));
     await fwd.waitErr(new RegExp(`#1 127\\.0\\.0\\.1:\\d+: target vsock:1:${dead}: .*(ECONNRESET|ECONNREFUSED)`));
     assert.equal(fwd.proc.exitCode, null);
     const refused = await runCli(argv, ["connect", `vsock:1:${dead}`]);

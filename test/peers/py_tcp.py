@@ -5,6 +5,7 @@
                                    connection, half-close after the client's EOF
   py_tcp.py clients PORT N CONNS   CONNS concurrent connections to 127.0.0.1:PORT; each sends N pattern
                                    bytes, half-closes, reads to EOF; print "BYTES SHA256" per connection
+                                   ("reset BYTES" if it was reset instead)
 """
 import hashlib
 import socket
@@ -27,18 +28,30 @@ def echo_server() -> None:
 
 
 def one_client(port: int, data: bytes, out: list, i: int) -> None:
+    """Prints "BYTES SHA256", or "reset BYTES" when the connection was reset (RST, not EOF)."""
+
+    def send() -> None:
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the receive side reports how the connection ended
+
+    h, n = hashlib.sha256(), 0
     with socket.create_connection(("127.0.0.1", port)) as s:
-        sender = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)))
+        sender = threading.Thread(target=send)
         sender.start()
-        h, n = hashlib.sha256(), 0
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            h.update(chunk)
-            n += len(chunk)
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                h.update(chunk)
+                n += len(chunk)
+            out[i] = f"{n} {h.hexdigest()}"
+        except ConnectionResetError:
+            out[i] = f"reset {n}"
         sender.join()
-    out[i] = f"{n} {h.hexdigest()}"
 
 
 def clients(port: int, n: int, conns: int) -> None:
