@@ -59,10 +59,8 @@ class BunStream implements StreamIO {
   #eof = false;
   #closed = false;
   #failure: Error | null = null;
-  // Everyone parked, not just the latest: concurrent writes (or reads) each
-  // wait, and close() must settle all of them.
-  #readers: (() => void)[] = [];
-  #writers: (() => void)[] = [];
+  #wakeReader: (() => void) | null = null;
+  #wakeWriter: (() => void) | null = null;
   #toError: ErrorFactory;
 
   constructor(toError: ErrorFactory) {
@@ -105,7 +103,11 @@ class BunStream implements StreamIO {
   };
 
   #wake(): void {
-    for (const wake of [...this.#readers.splice(0), ...this.#writers.splice(0)]) wake();
+    const reader = this.#wakeReader;
+    const writer = this.#wakeWriter;
+    this.#wakeReader = this.#wakeWriter = null;
+    reader?.();
+    writer?.();
   }
 
   /** Waits for the next callback, holding a ref so the process stays up meanwhile. */
@@ -117,7 +119,8 @@ class BunStream implements StreamIO {
         if (!this.#closed) socket?.unref();
         resolve();
       };
-      (slot === "reader" ? this.#readers : this.#writers).push(done);
+      if (slot === "reader") this.#wakeReader = done;
+      else this.#wakeWriter = done;
     });
   }
 

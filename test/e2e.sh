@@ -49,9 +49,6 @@ else
   done
   rm -rf "$logs"
 fi
-echo "== soak, ${SOAK_SECONDS:-60} s: bun, deno and node load each other (test/soak.sh)"
-# Counted as one node-style test by test/run.sh's tally.
-if SOAK_SECONDS=${SOAK_SECONDS:-60} bash test/soak.sh 2>&1; then echo "# pass 1"; else echo "# fail 1" && rc=1; fi
 if [[ ${VSOCK_FIGURES:-1} == 1 ]]; then
   echo "== figures (measurements, not assertions)"
   BENCH_QUICK=1 bash bench/run.sh --inside || rc=1
