@@ -330,8 +330,8 @@ relay_pid=$!
 # TCG, not KVM: nested KVM hangs on the CI hosts. -cpu max: Bun needs AVX2.
 # The memfd backend with share=on is what vhost-user-fs requires.
 timeout -k 10 "$VM_TIMEOUT" qemu-system-x86_64 \
-	-accel tcg -cpu max -smp 2 -m 3G \
-	-object memory-backend-memfd,id=mem,size=3G,share=on -numa node,memdev=mem \
+	-accel tcg -cpu max -smp 2 -m 2G \
+	-object memory-backend-memfd,id=mem,size=2G,share=on -numa node,memdev=mem \
 	-nic none -display none -monitor none -serial stdio -no-reboot \
 	-kernel /dev/fd/7 -initrd /dev/fd/8 \
 	-append "console=ttyS0 quiet loglevel=0 panic=-1 vsockvm.dir=$RUN_DIR vsockvm.token=$TOKEN" \
