@@ -83,6 +83,9 @@ export function createNodeEpollWaiter(ffi: NodeFfi, parts: WaiterParts): EpollWa
   let polling = false;
   let closed = false;
 
+  // node:ffi frees a library's registered callbacks once its DynamicLibrary is collected; `lib`
+  // stays reachable through the functions in `uv`, which the callback and the exit handler hold
+  // (the unit test "keeps waking across full garbage collections" fails if it does not).
   // Must not throw: nothing here can, and a libuv callback has nowhere to throw to.
   const onReadable = lib.registerCallback(
     { arguments: ["pointer", "i32", "i32"], return: "void" },

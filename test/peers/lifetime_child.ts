@@ -7,10 +7,17 @@
  * - `worker`: runs `worker-body` in a worker thread, which waits on an accept
  *   until it closes its listener, then ends; the thread and the process must
  *   end cleanly (on Node, its loop is closed with the reactor's poll handle).
+ * - `gc`: parks on the reactor 20 times with full garbage collections in
+ *   between (an eventfd made readable each time, so no vsock is needed): an
+ *   FFI callback or buffer the reactor forgot to keep alive would be freed
+ *   under it. Needs a `gc` function: Node and Deno get it from
+ *   `--expose-gc`, Bun has `Bun.gc`.
  */
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { adapter } from "../../ffi/mod.ts";
+import { reactor } from "../../src/reactor.ts";
 import { connect, listen } from "../../mod.ts";
 
 const mode = process.argv[2];
@@ -40,6 +47,31 @@ if (mode === "worker") {
   console.log(`read ${await conn.read(new Uint8Array(8))}`);
   conn.close();
   listener.close();
+} else if (mode === "gc") {
+  const bun = (globalThis as { Bun?: { gc(full: boolean): void } }).Bun;
+  const v8gc = (globalThis as { gc?: () => void }).gc;
+  const collect = bun ? () => bun.gc(true) : v8gc;
+  if (!collect) throw new Error("gc mode needs --expose-gc (Node, Deno) or Bun");
+  const loop = reactor(adapter);
+  const fd = adapter.libc.eventfd(0, 0o2000000 | 0o4000);
+  loop.register(fd);
+  const one = new Uint8Array(8);
+  one[0] = 1;
+  let woke = 0;
+  for (let i = 0; i < 20; i++) {
+    for (let j = 0; j < 3; j++) {
+      collect();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    adapter.libc.read(fd, new Uint8Array(8)); // drained: the next write is a fresh edge
+    const parked = loop.wait(fd, "read");
+    setTimeout(() => adapter.libc.write(fd, one), 5);
+    await parked;
+    woke++;
+  }
+  loop.unregister(fd);
+  adapter.libc.close(fd);
+  console.log(`woke ${woke} times across collections`);
 } else {
-  throw new TypeError(`mode must be idle, pending or worker, got ${mode}`);
+  throw new TypeError(`mode must be idle, pending, worker or gc, got ${mode}`);
 }

@@ -82,3 +82,18 @@ test("a worker thread that used the reactor ends cleanly, and so does its proces
     child.kill();
   }
 });
+
+test("the reactor keeps waking across full garbage collections", async () => {
+  // node:ffi frees a library's registered callbacks once its DynamicLibrary is collected (checked on
+  // 26.10.0), and the reactor's libuv poll callback is one: the waiter must keep its library reachable.
+  const [command, args] = runOn(RUNTIME, "test/peers/lifetime_child.ts", "gc");
+  const flag = RUNTIME === "node" ? ["--expose-gc"] : RUNTIME === "deno" ? ["--v8-flags=--expose-gc"] : [];
+  const at = RUNTIME === "deno" ? 1 : 0; // after `run` for Deno
+  const child = new Peer(command, [...args.slice(0, at), ...flag, ...args.slice(at)]);
+  try {
+    const out = await child.done(60_000);
+    assert.equal(out.trim(), "woke 20 times across collections");
+  } finally {
+    child.kill();
+  }
+});
