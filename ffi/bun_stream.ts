@@ -59,8 +59,10 @@ class BunStream implements StreamIO {
   #eof = false;
   #closed = false;
   #failure: Error | null = null;
-  #wakeReader: (() => void) | null = null;
-  #wakeWriter: (() => void) | null = null;
+  // Everyone parked, not just the latest: concurrent writes (or reads) each
+  // wait, and close() must settle all of them.
+  #readers: (() => void)[] = [];
+  #writers: (() => void)[] = [];
   #toError: ErrorFactory;
 
   constructor(toError: ErrorFactory) {
@@ -103,11 +105,7 @@ class BunStream implements StreamIO {
   };
 
   #wake(): void {
-    const reader = this.#wakeReader;
-    const writer = this.#wakeWriter;
-    this.#wakeReader = this.#wakeWriter = null;
-    reader?.();
-    writer?.();
+    for (const wake of [...this.#readers.splice(0), ...this.#writers.splice(0)]) wake();
   }
 
   /** Waits for the next callback, holding a ref so the process stays up meanwhile. */
@@ -119,8 +117,7 @@ class BunStream implements StreamIO {
         if (!this.#closed) socket?.unref();
         resolve();
       };
-      if (slot === "reader") this.#wakeReader = done;
-      else this.#wakeWriter = done;
+      (slot === "reader" ? this.#readers : this.#writers).push(done);
     });
   }
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { VsockAddr } from "./addr.ts";
+import { acceptUntilClosed, RetryPause } from "./accept_loop.ts";
 import { adoptedListenerFd } from "./adopt_fd.ts";
 import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOCKADDR_VM_SIZE, VMADDR_CID_ANY, VMADDR_PORT_ANY } from "./constants.ts";
 import type { VsockConn } from "./conn.ts";
@@ -112,18 +113,19 @@ export class VsockListener<C extends VsockConn | VsockSeqpacketConn = VsockConn>
     if (!this.markClosed()) return;
     getReactor().unregister(this.fd); // wakes pending accepts, which then see the listener closed
     libc.close(this.fd);
+    this.#pause.wake(); // and a for await loop waiting for fds to free up
   }
 
-  /** Yields connections until the listener is closed. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<C, void, undefined> {
-    for (;;) {
-      try {
-        yield await this.accept();
-      } catch (error) {
-        if (this.closed) return;
-        throw error;
-      }
-    }
+  readonly #pause = new RetryPause();
+
+  /**
+   * Yields connections until the listener is closed. Running out of fds or
+   * memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) does not end the loop: it
+   * waits (5 ms doubling to 1 s) and accepts again once they are free; any
+   * other error ends it by throwing.
+   */
+  [Symbol.asyncIterator](): AsyncGenerator<C, void, undefined> {
+    return acceptUntilClosed(() => this.accept(), () => this.closed, this.#pause);
   }
 }
 

@@ -71,6 +71,16 @@ export class Reactor {
     return this.#libc.epoll_ctl(this.#epfd, op, fd, this.#event);
   }
 
+  /** How many fds are registered now (for leak checks: a closed socket leaves none behind). */
+  get registered(): number {
+    return this.#fds.size;
+  }
+
+  /** How many callers are parked now. */
+  get parked(): number {
+    return this.#parked;
+  }
+
   /** Watches `fd` (non-blocking) from now until {@link unregister}. */
   register(fd: number): void {
     if (this.#fds.has(fd)) return;
@@ -151,6 +161,14 @@ let instance: Reactor | undefined;
 export function reactor(adapter: Adapter): Reactor {
   instance ??= new Reactor(adapter);
   return instance;
+}
+
+/**
+ * The reactor's registrations and parked callers, for tests and soak runs;
+ * zeros before the reactor exists. Not part of the public API.
+ */
+export function reactorStats(): { registered: number; parked: number } {
+  return { registered: instance?.registered ?? 0, parked: instance?.parked ?? 0 };
 }
 
 /** Stops watching `fd` if the process's reactor exists and watches it (see {@link Reactor.unregister}). */

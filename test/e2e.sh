@@ -19,6 +19,9 @@ node_modules/.bin/deno test --allow-all test/e2e 2>&1 || rc=1
 echo "== e2e on node"
 node_modules/.bin/node --disable-warning=ExperimentalWarning --test --test-reporter=spec --test-concurrency=1 \
   --test-timeout=300000 test/e2e/ 2>&1 || rc=1
+echo "== soak, ${SOAK_SECONDS:-60} s: bun, deno and node load each other (test/soak.sh)"
+# Counted as one node-style test by test/run.sh's tally.
+if SOAK_SECONDS=${SOAK_SECONDS:-60} bash test/soak.sh 2>&1; then echo "# pass 1"; else echo "# fail 1" && rc=1; fi
 if [[ ${VSOCK_FIGURES:-1} == 1 ]]; then
   echo "== figures (measurements, not assertions)"
   BENCH_QUICK=1 bash bench/run.sh --inside || rc=1

@@ -15,6 +15,7 @@
  */
 import { closeSync, lstatSync, openSync, readSync, unlinkSync } from "node:fs";
 import { SOCK_CLOEXEC, SOCK_NONBLOCK, VMADDR_PORT_ANY } from "../constants.ts";
+import { acceptUntilClosed, RetryPause } from "../accept_loop.ts";
 import { VsockConn } from "../conn.ts";
 import { check, closedError, VsockError } from "../errors.ts";
 import { getReactor, libc, openStream } from "../socket.ts";
@@ -112,6 +113,7 @@ export class HybridListener extends VsockSocket implements AsyncIterable<VsockCo
     if (!this.markClosed()) return;
     getReactor().unregister(this.fd); // wakes pending accepts, which then see the listener closed
     libc.close(this.fd);
+    this.#pause.wake(); // and a for await loop waiting for fds to free up
     const now = fileId(this.path);
     if (now && this.#file && now.dev === this.#file.dev && now.ino === this.#file.ino) {
       try {
@@ -120,16 +122,15 @@ export class HybridListener extends VsockSocket implements AsyncIterable<VsockCo
     }
   }
 
-  /** Yields connections until the listener is closed. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<VsockConn<HybridAddr>, void, undefined> {
-    for (;;) {
-      try {
-        yield await this.accept();
-      } catch (error) {
-        if (this.closed) return;
-        throw error;
-      }
-    }
+  readonly #pause = new RetryPause();
+
+  /**
+   * Yields connections until the listener is closed; running out of fds or
+   * memory does not end the loop (it waits and accepts again), any other
+   * error does, by throwing.
+   */
+  [Symbol.asyncIterator](): AsyncGenerator<VsockConn<HybridAddr>, void, undefined> {
+    return acceptUntilClosed(() => this.accept(), () => this.closed, this.#pause);
   }
 }
 
