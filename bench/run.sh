@@ -8,7 +8,10 @@
 # against C over TCP, and one hand-off through Deno's FFI pool (deno_hop.ts).
 #   BENCH_QUICK=1  smaller workloads and 3 rounds (the test suite's figures)
 #   BENCH_ONLY="http c_hybrid pingpong:bun"  only these: workload families (pingpong stream
-#                  connects many hop http forward), clients (in all their workloads), workload:client rows
+#                  connects connects_seq many hop http forward), clients (in all their workloads), workload:client rows
+# Two connect families, one per server shape: `connects` against the epoll echo
+# server (it closes when the client does), `connects_seq` against a C server that
+# accepts one connection at a time with a blocking accept and closes it at once.
 # The *_hybrid clients dial through test/peers/vmm_mux.py (a Firecracker-like
 # VMM multiplexer in python3) in front of the same C servers: hybrid vsock
 # against plain AF_VSOCK, in one run. The mux's own hops are in those figures.
@@ -31,7 +34,7 @@ if [[ $QUICK == 1 ]]; then
 else
   ROUNDS=${BENCH_ROUNDS:-5} PINGS=5000 STREAM=$((256 << 20)) CONNECTS=2000 MANY=1000 MANY_ROUNDS=20 REQUESTS=4000
 fi
-ALL_FAMILIES="pingpong stream connects many hop http forward"
+ALL_FAMILIES="pingpong stream connects connects_seq many hop http forward"
 FAMILIES="" PICK=""
 for word in ${BENCH_ONLY:-}; do
   if [[ " $ALL_FAMILIES " == *" $word "* ]]; then FAMILIES+=" $word"; else PICK+=" $word"; fi
@@ -48,11 +51,13 @@ cc -O2 -o "$PEER" test/peers/vsock_peer.c
 cc -O2 -pthread -o "$LOAD" test/peers/http_load.c
 
 port() { echo $((20000 + RANDOM % 30000)); }
-VECHO=$(port) VSINK=$((VECHO + 1)) TECHO=$((VECHO + 2)) TSINK=$((VECHO + 3))
+VECHO=$(port) VSINK=$((VECHO + 1)) TECHO=$((VECHO + 2)) TSINK=$((VECHO + 3)) VACL=$((VECHO + 4)) TACL=$((VECHO + 5))
 "$PEER" echo-server "$VECHO" >/dev/null &
 "$PEER" sink-server "$VSINK" >/dev/null &
 "$PEER" echo-server "$TECHO" tcp >/dev/null &
 "$PEER" sink-server "$TSINK" tcp >/dev/null &
+"$PEER" accept-close-server "$VACL" >/dev/null &
+"$PEER" accept-close-server "$TACL" tcp >/dev/null &
 MUX_DIR=$(mktemp -d)
 MUX=$MUX_DIR/v.sock
 python3 test/peers/vmm_mux.py "$MUX" --shutdown ch >/dev/null &
@@ -79,6 +84,7 @@ declare -A WHO=(
   [pingpong]="c python3 deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp c_hybrid bun_hybrid deno_hybrid node_hybrid"
   [stream]="c socat deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp c_hybrid bun_hybrid deno_hybrid node_hybrid"
   [connects]="c deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp"
+  [connects_seq]="c deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp"
   [many]="deno_native bun deno node"
   [hop]="deno"
 )
@@ -115,8 +121,8 @@ if [[ " $FAMILIES " == *" http "* ]]; then
 fi
 
 run_one() { # workload client -> prints the number(s)
-  local w=$1 who=$2 echo=$VECHO sink=$VSINK
-  [[ $who == *_tcp ]] && echo=$TECHO sink=$TSINK
+  local w=$1 who=$2 echo=$VECHO sink=$VSINK acl=$VACL
+  [[ $who == *_tcp ]] && echo=$TECHO sink=$TSINK acl=$TACL
   case $w:$who in
     pingpong:c) "$PEER" pingpong 1 "$echo" "$PINGS" 64 ;;
     stream:c) "$PEER" stream 1 "$sink" "$STREAM" "$CHUNK" ;;
@@ -124,6 +130,8 @@ run_one() { # workload client -> prints the number(s)
     pingpong:c_tcp) "$PEER" pingpong tcp "$echo" "$PINGS" 64 ;;
     stream:c_tcp) "$PEER" stream tcp "$sink" "$STREAM" "$CHUNK" ;;
     connects:c_tcp) "$PEER" connects tcp "$echo" "$CONNECTS" ;;
+    connects_seq:c) "$PEER" connects 1 "$acl" "$CONNECTS" ;;
+    connects_seq:c_tcp) "$PEER" connects tcp "$acl" "$CONNECTS" ;;
     pingpong:c_hybrid) "$PEER" pingpong "unix:$MUX" "$echo" "$PINGS" 64 ;;
     stream:c_hybrid) "$PEER" stream "unix:$MUX" "$sink" "$STREAM" "$CHUNK" ;;
     pingpong:python3) ${CMD[python3]} pingpong 1 "$echo" "$PINGS" 64 ;;
@@ -136,6 +144,7 @@ run_one() { # workload client -> prints the number(s)
     pingpong:*) ${CMD[$who]} pingpong "$echo" "$PINGS" 64 ;;
     stream:*) ${CMD[$who]} stream "$sink" "$STREAM" "$CHUNK" ;;
     connects:*) ${CMD[$who]} connects "$echo" "$CONNECTS" ;;
+    connects_seq:*) ${CMD[$who]} connects "$acl" "$CONNECTS" ;;
     many:*) ${CMD[$who]} many "$echo" "$MANY" "$MANY_ROUNDS" ;;
     hop:deno) "$DENO" run --allow-ffi bench/deno_hop.ts ;;
     http_*)

@@ -1,14 +1,18 @@
 /**
  * A connected stream socket driven by the reactor: `recv`/`send` run
  * synchronously on the JS thread (errno read at once), and only an `EAGAIN`
- * parks the caller until the next readiness edge.
+ * parks the caller until the next readiness edge. The fd joins the reactor's
+ * epoll set at its first `EAGAIN`, not before: a connection that never waits
+ * (connect and close, a request answered at once) costs no `epoll_ctl` at all.
+ * Adding an fd reports its present readiness, so an edge between the `EAGAIN`
+ * and the registration is not lost.
  *
  * @module
  */
 import type { Libc, StreamIO } from "../ffi/mod.ts";
 import { MSG_NOSIGNAL, SHUT_WR } from "./constants.ts";
 import { check, VsockError } from "./errors.ts";
-import type { Reactor } from "./reactor.ts";
+import type { Direction, Reactor } from "./reactor.ts";
 
 const EINTR = 4;
 const EAGAIN = 11;
@@ -35,7 +39,7 @@ export class PolledStream implements StreamIO {
       const n = this.#libc.recv(this.#fd, into, 0);
       if (n > 0) return n;
       if (n === 0) return null;
-      if (n === -EAGAIN) await this.#reactor.wait(this.#fd, "read");
+      if (n === -EAGAIN) await this.#park("read");
       else if (n !== -EINTR) throw new VsockError({ errno: -n, syscall: "recv" });
     }
   }
@@ -46,9 +50,15 @@ export class PolledStream implements StreamIO {
       if (from.byteLength === 0) return 0;
       const n = this.#libc.send(this.#fd, from, MSG_NOSIGNAL);
       if (n >= 0) return n;
-      if (n === -EAGAIN) await this.#reactor.wait(this.#fd, "write");
+      if (n === -EAGAIN) await this.#park("write");
       else if (n !== -EINTR) throw new VsockError({ errno: -n, syscall: "send" });
     }
+  }
+
+  /** Waits for `fd`'s next edge in `direction`, registering it on first use (a no-op when already registered). */
+  #park(direction: Direction): Promise<void> {
+    this.#reactor.register(this.#fd);
+    return this.#reactor.wait(this.#fd, direction);
   }
 
   closeWrite(): void {
@@ -59,7 +69,7 @@ export class PolledStream implements StreamIO {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    // Unregister first: parked readers wake, see #closed, and never touch the fd number again.
+    // Unregister first (a no-op if it never waited): parked readers wake, see #closed, and never touch the fd number again.
     this.#reactor.unregister(this.#fd);
     this.#libc.close(this.#fd);
   }

@@ -4,6 +4,7 @@
  *
  *   vsock_peer echo-server PORT [tcp]     echo every connection (one process, epoll: 1,000s of connections)
  *   vsock_peer sink-server PORT [tcp]     read each connection to EOF, answer the byte count (8 bytes, LE)
+ *   vsock_peer accept-close-server PORT [tcp]  accept one connection at a time and close it at once (blocking, no epoll)
  *   vsock_peer pingpong CID PORT ROUNDS SIZE   print microseconds per round trip
  *   vsock_peer stream CID PORT BYTES CHUNK     send BYTES, half-close, await the count; print MiB/s
  *   vsock_peer connects CID PORT COUNT         connect and close COUNT times; print connects per second
@@ -161,10 +162,20 @@ static void sink(int lfd) {
   }
 }
 
+/* One connection at a time: accept, close, repeat (the server shape of a naive accept loop). */
+static void accept_close(int lfd) {
+  for (;;) {
+    int c = accept(lfd, NULL, NULL);
+    if (c < 0) { if (errno == EINTR || errno == ECONNABORTED) continue; die("accept"); }
+    close(c);
+  }
+}
+
 int main(int argc, char **argv) {
   int tcp = argc == 4 && !strcmp(argv[3], "tcp");
   if ((argc == 3 || tcp) && !strcmp(argv[1], "echo-server")) echo_epoll(listen_on(atoi(argv[2]), tcp));
   if ((argc == 3 || tcp) && !strcmp(argv[1], "sink-server")) sink(listen_on(atoi(argv[2]), tcp));
+  if ((argc == 3 || tcp) && !strcmp(argv[1], "accept-close-server")) accept_close(listen_on(atoi(argv[2]), tcp));
   if (argc == 5 && !strcmp(argv[1], "connects")) {
     long count = atol(argv[4]);
     double t0 = now();
