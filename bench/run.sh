@@ -44,7 +44,7 @@ CHUNK=65536
 BUN=node_modules/.bin/bun
 DENO=node_modules/deno/deno
 [[ -x $DENO ]] || DENO=node_modules/.bin/deno
-NODE="node_modules/.bin/node --disable-warning=ExperimentalWarning"
+NODE="node_modules/.bin/node --disable-warning=ExperimentalWarning --liftoff-only"
 PEER=.cache/vsock_peer LOAD=.cache/http_load
 mkdir -p .cache
 cc -O2 -o "$PEER" test/peers/vsock_peer.c

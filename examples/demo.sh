@@ -21,12 +21,12 @@ run_pair() {
   case $1 in
     bun) server=("$BUN" examples/echo_server.ts --once) ;;
     deno) server=("$DENO" run --allow-ffi examples/echo_server.ts --once) ;;
-    node) server=("$NODE" --disable-warning=ExperimentalWarning examples/echo_server.ts --once) ;;
+    node) server=("$NODE" --disable-warning=ExperimentalWarning --liftoff-only examples/echo_server.ts --once) ;;
   esac
   case $2 in
     bun) client=("$BUN" examples/echo_client.ts) ;;
     deno) client=("$DENO" run --allow-ffi examples/echo_client.ts) ;;
-    node) client=("$NODE" --disable-warning=ExperimentalWarning examples/echo_client.ts) ;;
+    node) client=("$NODE" --disable-warning=ExperimentalWarning --liftoff-only examples/echo_client.ts) ;;
   esac
   say "$1 server, $2 client"
   log=$(mktemp)

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect as tcpConnect, createServer, type Server, type Socket } from "node:net";
 import process from "node:process";
-import { BUN, DENO, NODE, ROOT } from "./e2e/procs.ts";
+import { BUN, DENO, NODE, NODE_ARGS, ROOT } from "./e2e/procs.ts";
 import { concat } from "./e2e/data.ts";
 import { RUNTIME } from "./helpers.ts";
 
@@ -14,7 +14,7 @@ import { RUNTIME } from "./helpers.ts";
 export const RUNTIMES: { name: string; argv: string[] }[] = [
   { name: "bun", argv: [BUN, "cli.ts"] },
   { name: "deno", argv: [DENO, "run", "--allow-all", "cli.ts"] },
-  { name: "node", argv: [NODE, "--disable-warning=ExperimentalWarning", "cli.ts"] },
+  { name: "node", argv: [NODE, ...NODE_ARGS, "cli.ts"] },
 ];
 
 /**

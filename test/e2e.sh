@@ -17,7 +17,7 @@ node_modules/.bin/bun test --timeout 300000 ./test/e2e 2>&1 || rc=1
 echo "== e2e on deno"
 node_modules/.bin/deno test --allow-all test/e2e 2>&1 || rc=1
 echo "== e2e on node"
-node_modules/.bin/node --disable-warning=ExperimentalWarning --test --test-reporter=spec --test-concurrency=1 \
+node_modules/.bin/node --disable-warning=ExperimentalWarning --liftoff-only --test --test-reporter=spec --test-concurrency=1 \
   --test-timeout=300000 test/e2e/ 2>&1 || rc=1
 echo "== soak, ${SOAK_SECONDS:-60} s: bun, deno and node load each other (test/soak.sh)"
 # Counted as one node-style test by test/run.sh's tally.

@@ -15,4 +15,4 @@ if [[ ! -e /sys/module/vsock_loopback ]]; then
   exec bash test/vm/run.sh 'for v in $(env | grep -o "^VSOCK_SOAK_[A-Z_]*"); do export "${v#VSOCK_}=$(printenv "$v")"; done; bash test/soak.sh'
 fi
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-exec node_modules/.bin/node --disable-warning=ExperimentalWarning test/soak/run.ts
+exec node_modules/.bin/node --disable-warning=ExperimentalWarning --liftoff-only test/soak/run.ts

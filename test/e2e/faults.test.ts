@@ -13,7 +13,7 @@ import { connect, listen, type VsockConn, VsockError, type VsockListener, type V
 import { createHttpClient, serve } from "../../http.ts";
 import { reactorStats } from "../../src/reactor.ts";
 import { eventually, openFds, RUNTIME, sleep, withTimeout } from "../helpers.ts";
-import { BUN, DENO, NODE, Peer, ROOT } from "./procs.ts";
+import { BUN, DENO, NODE, NODE_ARGS, Peer, ROOT } from "./procs.ts";
 
 /** Hang detection: every fault must settle well within this. */
 const PROMPT = 10_000;
@@ -518,7 +518,7 @@ function runtimeCommand(script: string, ...args: string[]): string {
     ? [BUN, script]
     : RUNTIME === "deno"
     ? [DENO, "run", "--allow-all", "--v8-flags=--expose-gc", script]
-    : [NODE, "--disable-warning=ExperimentalWarning", "--expose-gc", script];
+    : [NODE, ...NODE_ARGS, "--expose-gc", script];
   return [...words, ...args].map(q).join(" ");
 }
 

@@ -18,6 +18,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { listen } from "../../mod.ts";
+import { NODE_ARGS } from "../e2e/procs.ts";
 import type { Targets } from "./worker.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -31,7 +32,7 @@ const bin = (name: string): string => `${ROOT}node_modules/.bin/${name}`;
 const COMMANDS: Record<Runtime, string[]> = {
   bun: [bin("bun"), `${ROOT}test/soak/worker.ts`],
   deno: [`${ROOT}node_modules/deno/deno`, "run", "--allow-all", "--v8-flags=--expose-gc", `${ROOT}test/soak/worker.ts`],
-  node: [bin("node"), "--disable-warning=ExperimentalWarning", "--expose-gc", `${ROOT}test/soak/worker.ts`],
+  node: [bin("node"), ...NODE_ARGS, "--expose-gc", `${ROOT}test/soak/worker.ts`],
 };
 
 type Sample = Record<string, number>;

@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { RUNTIME } from "../helpers.ts";
-import { BUN, DENO, NODE, Peer, ROOT } from "../e2e/procs.ts";
+import { BUN, DENO, NODE, NODE_ARGS, Peer, ROOT } from "../e2e/procs.ts";
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -18,7 +18,7 @@ test(`a hybrid listener's for await loop on ${RUNTIME} serves again after EMFILE
     ? [BUN, script]
     : RUNTIME === "deno"
     ? [DENO, "run", "--allow-all", script]
-    : [NODE, "--disable-warning=ExperimentalWarning", script];
+    : [NODE, ...NODE_ARGS, script];
   const child = new Peer("sh", ["-c", `ulimit -n 96 && exec ${words.map(q).join(" ")}`]);
   try {
     const out = await child.done(60_000).catch((e) => assert.fail(`${e}\nsignal: ${child.proc.signalCode}`));
