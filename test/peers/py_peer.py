@@ -46,28 +46,52 @@ def echo_server() -> None:
         threading.Thread(target=echo, args=(conn,), daemon=True).start()
 
 
-def client(cid: int, port: int, n: int) -> None:
-    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
-    s.connect((cid, port))
-    payload = pattern(n)
+class ResetAfter(Exception):
+    """The connection was reset (RST, not EOF) after `n` bytes had arrived."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(f"reset after {n} bytes")
+        self.n = n
+
+
+def hash_to_eof(s: socket.socket) -> tuple:
+    """Reads `s` to EOF: (byte count, sha256 hex digest). A reset raises ResetAfter with the count so far."""
+    digest, total = hashlib.sha256(), 0
+    try:
+        while True:
+            data = s.recv(65536)
+            if not data:
+                return total, digest.hexdigest()
+            digest.update(data)
+            total += len(data)
+    except ConnectionResetError as error:
+        raise ResetAfter(total) from error
+
+
+def send_then_half_close(s: socket.socket, data: bytes) -> threading.Thread:
+    """Sends `data` and half-closes from a thread, so the caller can read meanwhile (no window deadlock).
+    A send error ends the thread quietly: the receiving side reports how the connection ended."""
 
     def send() -> None:
-        s.sendall(payload)
-        s.shutdown(socket.SHUT_WR)
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
 
     sender = threading.Thread(target=send)
     sender.start()
-    digest = hashlib.sha256()
-    total = 0
-    while True:
-        data = s.recv(65536)
-        if not data:
-            break
-        digest.update(data)
-        total += len(data)
+    return sender
+
+
+def client(cid: int, port: int, n: int) -> None:
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    s.connect((cid, port))
+    sender = send_then_half_close(s, pattern(n))
+    total, digest = hash_to_eof(s)
     sender.join()
     s.close()
-    print(total, digest.hexdigest(), flush=True)
+    print(total, digest, flush=True)
 
 
 def seq_echo(conn: socket.socket) -> None:

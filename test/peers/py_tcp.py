@@ -7,13 +7,12 @@
                                    bytes, half-closes, reads to EOF; print "BYTES SHA256" per connection
                                    ("reset BYTES" if it was reset instead)
 """
-import hashlib
 import socket
 import sys
 import threading
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from py_peer import echo, pattern  # noqa: E402
+from py_peer import ResetAfter, echo, hash_to_eof, pattern, send_then_half_close  # noqa: E402
 
 
 def echo_server() -> None:
@@ -29,28 +28,13 @@ def echo_server() -> None:
 
 def one_client(port: int, data: bytes, out: list, i: int) -> None:
     """Prints "BYTES SHA256", or "reset BYTES" when the connection was reset (RST, not EOF)."""
-
-    def send() -> None:
-        try:
-            s.sendall(data)
-            s.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # the receive side reports how the connection ended
-
-    h, n = hashlib.sha256(), 0
     with socket.create_connection(("127.0.0.1", port)) as s:
-        sender = threading.Thread(target=send)
-        sender.start()
+        sender = send_then_half_close(s, data)
         try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                h.update(chunk)
-                n += len(chunk)
-            out[i] = f"{n} {h.hexdigest()}"
-        except ConnectionResetError:
-            out[i] = f"reset {n}"
+            n, digest = hash_to_eof(s)
+            out[i] = f"{n} {digest}"
+        except ResetAfter as reset:
+            out[i] = f"reset {reset.n}"
         sender.join()
 
 
