@@ -17,6 +17,7 @@ import { isHybridString } from "../hybrid/addr.ts";
 import { parseHybridConnect } from "../hybrid/connect.ts";
 import { VsockError } from "../errors.ts";
 import { type ByteConn, ConnDuplex } from "../conn_duplex.ts";
+import { noRuntimeResend } from "./node_http_quirks.ts";
 
 /** Dials one connection for the pool; any transport whose connections have `VsockConn`'s shape will do. */
 export type Dialer = () => Promise<ByteConn>;
@@ -51,6 +52,23 @@ const ORIGIN = "http://localhost";
 
 /** Statuses whose responses never have a body (Fetch's "null body status"). */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/** Methods a client may send again after a failure (RFC 9110, 9.2.2). */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+/**
+ * A request that failed on a reused keep-alive connection before any byte of
+ * a response arrived: the server most likely closed that idle connection as
+ * the request went out (the keep-alive race). Only `fetch` sees this; it
+ * sends an idempotent request with a replayable body once more on a fresh
+ * connection, and otherwise rejects with `cause`.
+ */
+class StaleConnection {
+  readonly cause: unknown;
+  constructor(cause: unknown) {
+    this.cause = cause;
+  }
+}
 
 /** The pool's agent: every socket it asks for is a fresh connection from `dial`. */
 class DialingAgent extends Agent {
@@ -135,6 +153,8 @@ export class VsockHttpClient implements Disposable {
   readonly origin: string;
   readonly #agent: DialingAgent;
   readonly #gate: Gate;
+  /** Connections that have carried a request: a request on one of these is on a reused connection. */
+  readonly #used = new WeakSet<object>();
   #closed = false;
 
   /** @internal Made by {@link createHttpClient}. */
@@ -181,6 +201,7 @@ export class VsockHttpClient implements Disposable {
     }
     const signal = rest.signal ?? undefined;
     signal?.throwIfAborted();
+    const deadline = timeout === undefined ? undefined : Date.now() + timeout;
     await this.#gate.enter(signal);
     let released = false;
     const release = (): void => {
@@ -189,7 +210,20 @@ export class VsockHttpClient implements Disposable {
     };
     try {
       const body = request.body && !streamed ? new Uint8Array(await request.arrayBuffer()) : request.body;
-      return await this.#send(request, body, target, signal, timeout, release);
+      try {
+        return await this.#send(request, body, target, signal, timeout, release);
+      } catch (error) {
+        if (!(error instanceof StaleConnection)) throw error;
+        // Only a request that can be sent again exactly as it was: idempotent, body in memory.
+        if (!IDEMPOTENT.has(request.method) || body instanceof ReadableStream) throw error.cause;
+        // The failed attempt left the gate (its cleanup ran): enter again for the second one.
+        await this.#gate.enter(signal);
+        released = false;
+        const left = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
+        return await this.#send(request, body, target, signal, timeout, release, left).catch((e: unknown) => {
+          throw e instanceof StaleConnection ? e.cause : e;
+        });
+      }
     } catch (error) {
       release();
       throw error;
@@ -203,6 +237,8 @@ export class VsockHttpClient implements Disposable {
     signal: AbortSignal | undefined,
     timeout: number | undefined,
     release: () => void,
+    /** Milliseconds left of `timeout` (a second attempt gets what the first left over). */
+    left: number | undefined = timeout,
   ): Promise<Response> {
     return new Promise<Response>((resolve, reject) => {
       const headers: Record<string, string> = {};
@@ -219,7 +255,13 @@ export class VsockHttpClient implements Disposable {
       });
       let settled = false;
       let res: IncomingMessage | undefined;
+      let reused = false;
       let timer: ReturnType<typeof setTimeout> | undefined;
+      req.on("socket", (socket) => {
+        reused = this.#used.has(socket);
+        this.#used.add(socket);
+        noRuntimeResend(req);
+      });
       const fail = (reason: unknown): void => {
         clearTimeout(timer);
         const error = reason instanceof Error ? reason : new Error(String(reason));
@@ -237,7 +279,7 @@ export class VsockHttpClient implements Disposable {
         release();
       };
       signal?.addEventListener("abort", onAbort, { once: true });
-      if (timeout !== undefined) {
+      if (left !== undefined) {
         timer = setTimeout(() =>
           fail(
             new VsockError({
@@ -246,10 +288,17 @@ export class VsockHttpClient implements Disposable {
               code: "ETIMEDOUT",
               message: `${request.method} ${target.href} got no response within ${timeout} ms (ETIMEDOUT)`,
             }),
-          ), timeout);
+          ), left);
       }
       req.on("error", (error) => {
         cleanup();
+        if (reused && res === undefined && !settled) {
+          // Not our abort or timeout (those settle first): a reused connection failed before any response.
+          clearTimeout(timer);
+          settled = true;
+          reject(new StaleConnection(error));
+          return;
+        }
         fail(error);
       });
       req.on("response", (response: IncomingMessage) => {

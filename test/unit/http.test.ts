@@ -6,7 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect as tcp, type Socket } from "node:net";
+import { connect as tcp, createServer, type Socket } from "node:net";
 import { createHttpClient, fetch, serve, type ServeHandler, type ServeOptions, VsockHttpClient } from "../../http.ts";
 import { VsockError } from "../../mod.ts";
 import { pattern, sha256, streamOf } from "../e2e/data.ts";
@@ -294,6 +294,53 @@ test("maxSockets bounds the connections a client opens", async () => {
   const all = await Promise.all(Array.from({ length: 12 }, () => client.fetch("/").then((r) => r.text())));
   assert.deepEqual(new Set(all), new Set(["ok"]));
   assert.ok(dials <= 2, `${dials} connections`);
+});
+
+test("keep-alive race: an idempotent request on a connection the server just closed is sent once more", async () => {
+  // A server that answers the first request on each connection (keep-alive) and closes the connection,
+  // unanswered, when a second request arrives on it: what a client meets when the server's idle timer
+  // fires just as a pooled connection is reused.
+  const seen: string[] = [];
+  let dead = false; // then every request is answered by a close
+  const server = createServer((socket) => {
+    let requests = 0;
+    socket.on("data", (d) => {
+      seen.push(d.toString("latin1").split(" ", 2).join(" "));
+      if (++requests === 1 && !dead) {
+        socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nok");
+      } else socket.destroy();
+    });
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  let dials = 0;
+  using client = new VsockHttpClient(() => (dials++, tcpConnect(port)), "http://localhost", {});
+  try {
+    assert.equal(await (await client.fetch("/first")).text(), "ok");
+    // GET on the pooled connection: closed unanswered, then sent again on a new connection.
+    assert.equal(await (await client.fetch("/again")).text(), "ok");
+    assert.equal(dials, 2);
+    // PUT with a body in memory is idempotent too.
+    assert.equal(await (await client.fetch("/put", { method: "PUT", body: "x" })).text(), "ok");
+    assert.equal(dials, 3);
+    // POST is not: the failure reaches the caller, and nothing is sent twice.
+    const before = seen.length;
+    await assert.rejects(client.fetch("/post", { method: "POST", body: "x" }), /socket hang up|ECONNRESET|EPIPE/);
+    assert.deepEqual(seen.slice(before), ["POST /post"]);
+    assert.equal(dials, 3);
+    // Sent once more, never twice: when the new connection fails too, the call fails.
+    assert.equal(await (await client.fetch("/pooled")).text(), "ok"); // a new connection, now pooled
+    assert.equal(dials, 4);
+    dead = true;
+    await assert.rejects(client.fetch("/doomed"), /socket hang up|ECONNRESET|EPIPE/);
+    assert.equal(dials, 5);
+    assert.deepEqual(seen.filter((line) => line === "GET /doomed"), ["GET /doomed", "GET /doomed"]);
+  } finally {
+    client.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  assert.deepEqual(seen.filter((line) => line === "GET /again"), ["GET /again", "GET /again"]);
 });
 
 test("shutdown lets the request in flight finish, closes idle connections, then finished resolves", async () => {
