@@ -106,6 +106,17 @@ for row in HTTP_ROWS:
     http[f"bun_http_{name}_p99_vs_bun_tcp"] = ratio(med(row, "bun", 2), med(row, "bun_tcp", 2))
     http[f"deno_native_http_{name}_vs_deno_tcp"] = vs(row, "deno_native", "deno_tcp")
 
+# The cost curve: ping-pong on 1, 10, 100 and 1,000 connections at once. Per row and client:
+# round trips/s, and µs per round seen by one connection (connections / rate); ratios are
+# ours / Deno native (throughput: higher is better). Then RSS per idle connection.
+CURVE = [1, 10, 100, 1000]
+curve = {}
+for n in CURVE:
+    for who in ["bun", "deno", "node"]:
+        curve[f"{who}_curve_{n}_vs_deno_native"] = vs(f"curve_{n}", who, "deno_native")
+idle_rows = sorted(k for k in raw if k.startswith("idle_"))
+idle = {f"{who}_{row}_rss_kib_per_conn": med(row, who) for row in idle_rows for who in ["deno_native", "bun", "deno", "node"]}
+
 # `vsock forward` (tcp -> vsock) against socat's TCP-LISTEN,fork VSOCK-CONNECT: throughput, then latency.
 forward = {
     "bun_fwd_stream_vs_socat": vs("forward", "bun_fwd", "socat_fwd"),
@@ -140,6 +151,8 @@ units = {
     "connects": "connects+closes/s (epoll echo server: closes when the client does)",
     "connects_seq": "connects+closes/s (accept-close server: one blocking accept at a time, closes at once)",
     "many": "round trips/s, KiB RSS/conn",
+    **{f"curve_{n}": f"{n} connection{'s' if n > 1 else ''} at once: round trips/s, KiB RSS/conn" for n in CURVE},
+    **{row: f"{row.removeprefix('idle_')} idle connections: KiB RSS/conn" for row in idle_rows},
     "hop": "us per Deno nonblocking FFI call round trip",
     **{row: "requests/s, p50 us, p99 us" for row in HTTP_ROWS},
     "forward": "TCP client through a tcp->vsock forwarder: MiB/s, us/round",
@@ -168,6 +181,18 @@ print("\nhttp (requests/s: ours/baseline, higher is better; p99: ours/baseline, 
 for name, value in http.items():
     print(f"  {name:<38} {value}{verdict(name, value)}")
 
+print("\ncost curve: µs per round for one connection (connections / round trips/s), and ours/Deno native throughput")
+for n in CURVE:
+    cells = []
+    for who in ["deno_native", "bun", "deno", "node"]:
+        rate = med(f"curve_{n}", who)
+        if rate:
+            cells.append(f"{who} {n * 1e6 / rate:.0f}" + ("" if who == "deno_native" else f" ({vs(f'curve_{n}', who, 'deno_native')}x)"))
+    if cells:
+        print(f"  {n:>5}: " + ", ".join(cells))
+for name, value in idle.items():
+    print(f"  {name:<36} {value}")
+
 print("\nfloors: the runtimes' own sockets against C (same workloads)")
 for name, value in floors.items():
     print(f"  {name:<30} {value}")
@@ -192,6 +217,8 @@ result = {
     "hybrid": hybrid,
     "http": http,
     "forward": forward,
+    "curve": curve,
+    "idle": idle,
     "raw": raw,
 }
 if not quick:

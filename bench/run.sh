@@ -8,7 +8,10 @@
 # against C over TCP, and one hand-off through Deno's FFI pool (deno_hop.ts).
 #   BENCH_QUICK=1  smaller workloads and 3 rounds (the test suite's figures)
 #   BENCH_ONLY="http c_hybrid pingpong:bun"  only these: workload families (pingpong stream
-#                  connects connects_seq many hop http forward), clients (in all their workloads), workload:client rows
+#                  connects connects_seq many curve idle hop http forward), clients (in all their workloads),
+#                  workload:client rows
+# The curve family is the cost curve: ping-pong at 1, 10, 100 and 1,000 connections at
+# once (rows curve_<n>); the idle family, RSS per connection with 10,000 idle connections.
 # Two connect families, one per server shape: `connects` against the epoll echo
 # server (it closes when the client does), `connects_seq` against a C server that
 # accepts one connection at a time with a blocking accept and closes it at once.
@@ -24,9 +27,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ ${1:-} != --inside && ! -e /sys/module/vsock_loopback ]]; then
   source test/setup.sh
   install
-  exec bash test/vm/run.sh "ulimit -n 8192; BENCH_QUICK=${BENCH_QUICK:-0} BENCH_ROUNDS=${BENCH_ROUNDS:-} BENCH_ONLY='${BENCH_ONLY:-}' bash bench/run.sh --inside"
+  exec bash test/vm/run.sh "ulimit -n 32768 || ulimit -n 8192; BENCH_QUICK=${BENCH_QUICK:-0} BENCH_ROUNDS=${BENCH_ROUNDS:-} BENCH_ONLY='${BENCH_ONLY:-}' bash bench/run.sh --inside"
 fi
-ulimit -n 8192 2>/dev/null || true
+# 10,000 idle connections hold 10,000 fds in the client and as many in the echo server.
+ulimit -n 32768 2>/dev/null || ulimit -n 8192 2>/dev/null || true
 
 QUICK=${BENCH_QUICK:-0}
 if [[ $QUICK == 1 ]]; then
@@ -34,7 +38,7 @@ if [[ $QUICK == 1 ]]; then
 else
   ROUNDS=${BENCH_ROUNDS:-5} PINGS=5000 STREAM=$((256 << 20)) CONNECTS=2000 MANY=1000 MANY_ROUNDS=20 REQUESTS=4000
 fi
-ALL_FAMILIES="pingpong stream connects connects_seq many hop http forward"
+ALL_FAMILIES="pingpong stream connects connects_seq many curve idle hop http forward"
 FAMILIES="" PICK=""
 for word in ${BENCH_ONLY:-}; do
   if [[ " $ALL_FAMILIES " == *" $word "* ]]; then FAMILIES+=" $word"; else PICK+=" $word"; fi
@@ -88,6 +92,10 @@ declare -A WHO=(
   [many]="deno_native bun deno node"
   [hop]="deno"
 )
+# curve: rows curve_<connections>, ping-pong on that many connections at once; idle: rows idle_<connections>
+CURVE_ROWS="curve_1 curve_10 curve_100 curve_1000" IDLE_ROWS="idle_10000"
+[[ $QUICK == 1 ]] && CURVE_ROWS="curve_1 curve_100" IDLE_ROWS="idle_1000"
+for row in $CURVE_ROWS $IDLE_ROWS; do WHO[$row]="deno_native bun deno node"; done
 # http: rows http_<body>_c<connections>, each against every server below
 HTTP_ROWS="http_64_c1 http_64_c16 http_64k_c1 http_64k_c16"
 [[ $QUICK == 1 ]] && HTTP_ROWS="http_64_c16 http_64k_c1" # the test suite's budget: two rows
@@ -146,6 +154,10 @@ run_one() { # workload client -> prints the number(s)
     connects:*) ${CMD[$who]} connects "$echo" "$CONNECTS" ;;
     connects_seq:*) ${CMD[$who]} connects "$acl" "$CONNECTS" ;;
     many:*) ${CMD[$who]} many "$echo" "$MANY" "$MANY_ROUNDS" ;;
+    curve_*) # the same number of round trips at every width (at least 20 per connection)
+      local n=${w#curve_} total=$((QUICK == 1 ? 2000 : 4000))
+      ${CMD[$who]} many "$echo" "$n" $((total / n > 20 ? total / n : 20)) ;;
+    idle_*) ${CMD[$who]} idle "$echo" "${w#idle_}" ;;
     hop:deno) "$DENO" run --allow-ffi bench/deno_hop.ts ;;
     http_*)
       local body=${w#http_} conns=${w##*_c} target=1 requests=$REQUESTS
@@ -195,7 +207,8 @@ fwd_run() { # name -> "MiB/s µs/round"
 raw=$(mktemp)
 for ((r = 1; r <= ROUNDS; r++)); do
   echo "round $r/$ROUNDS" >&2
-  for w in ${FAMILIES//http/$HTTP_ROWS}; do
+  rows=${FAMILIES//http/$HTTP_ROWS} rows=${rows//curve/$CURVE_ROWS} rows=${rows//idle/$IDLE_ROWS}
+  for w in $rows; do
     for who in ${WHO[$w]}; do
       [[ -z $PICK || " $PICK " == *" $who "* || " $PICK " == *" $w:$who "* ]] || continue
       if out=$(run_one "$w" "$who" 2>/tmp/bench-err); then

@@ -68,7 +68,9 @@ async function connects(dial: Dial, port: number, count: number): Promise<string
 async function many(dial: Dial, port: number, n: number, rounds: number): Promise<string> {
   const rssBefore = process.memoryUsage().rss;
   const conns: Conn[] = [];
-  for (let i = 0; i < n; i += 50) conns.push(...await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => dial(port))));
+  for (let i = 0; i < n; i += 50) {
+    conns.push(...await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => dial(port))));
+  }
   const t0 = performance.now();
   await Promise.all(conns.map(async (conn) => {
     const msg = new Uint8Array(64);
@@ -84,6 +86,26 @@ async function many(dial: Dial, port: number, n: number, rounds: number): Promis
   return `${((n * rounds) / seconds).toFixed(0)} ${rssKiBPerConn.toFixed(1)}`;
 }
 
+/**
+ * N connections opened (50 at a time) and left idle: RSS growth per connection,
+ * measured once the process has settled (a collection where the runtime offers one).
+ */
+async function idle(dial: Dial, port: number, n: number): Promise<string> {
+  const gc = globalThis as { gc?: () => void; Bun?: { gc(full: boolean): void } };
+  const collect = (): void => gc.Bun ? gc.Bun.gc(true) : gc.gc?.();
+  collect();
+  const rssBefore = process.memoryUsage().rss;
+  const conns: Conn[] = [];
+  for (let i = 0; i < n; i += 50) {
+    conns.push(...await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => dial(port))));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  collect();
+  const rssKiBPerConn = (process.memoryUsage().rss - rssBefore) / 1024 / n;
+  for (const conn of conns) conn.close();
+  return rssKiBPerConn.toFixed(1);
+}
+
 /** Runs the workload named on the command line: `MODE PORT ARGS...`. */
 export async function main(dial: Dial): Promise<void> {
   const [mode, port, a, b] = process.argv.slice(2);
@@ -96,6 +118,8 @@ export async function main(dial: Dial): Promise<void> {
     ? await connects(dial, p, Number(a))
     : mode === "many"
     ? await many(dial, p, Number(a), Number(b))
+    : mode === "idle"
+    ? await idle(dial, p, Number(a))
     : undefined;
   if (out === undefined) throw new Error(`unknown mode ${mode}`);
   console.log(out);
