@@ -251,7 +251,24 @@ test("abort mid-body: the server's req.signal aborts, the client's read rejects 
   await reader.read();
   const reason = new Error("stop now");
   controller.abort(reason);
-  await assert.rejects(withTimeout(reader.read(), 10_000, "read hung after abort"), (e) => e === reason);
+  // The body errors with the reason. A chunk or two that had already reached the body's queue may
+  // still be read first (Node's stream errors a tick after destroy(); seen on Deno, 1 run of 2).
+  let after = 0;
+  await assert.rejects(
+    withTimeout(
+      (async () => {
+        for (;;) {
+          const { done } = await reader.read();
+          if (done) return;
+          after++;
+        }
+      })(),
+      10_000,
+      "read hung after abort",
+    ),
+    (e) => e === reason,
+  );
+  assert.ok(after <= 16, `${after} chunks were read after the abort`);
   await withTimeout(sawAbort, 10_000, "the server never saw the client go away");
 });
 
