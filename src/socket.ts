@@ -9,7 +9,6 @@ import { adapter, type Libc, type StreamIO } from "../ffi/mod.ts";
 import { VsockAddr } from "./addr.ts";
 import { AF_VSOCK, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM, SOCKADDR_VM_SIZE } from "./constants.ts";
 import { check, VsockError } from "./errors.ts";
-import { DeferredStream } from "./deferred_stream.ts";
 import { PolledStream } from "./polled_stream.ts";
 import { type Reactor, reactor, unwatch } from "./reactor.ts";
 
@@ -56,15 +55,19 @@ export function streamError(errno: number, syscall: string): Error {
 
 /**
  * Turns a connected non-blocking fd into a stream: the runtime's own event
- * loop when it can adopt fds (from the first read or write on, see
- * {@link DeferredStream}), else the reactor. The stream owns the fd.
+ * loop when it can adopt fds, else the reactor. On failure the fd is closed.
  */
-export function openStream(fd: number): Promise<StreamIO> {
+export async function openStream(fd: number): Promise<StreamIO> {
   if (adapter.adoptStream) {
-    // The runtime's loop will watch the fd; ours lets go (a no-op unless connect() left it registered).
+    // The runtime's loop watches the fd from now on; ours lets go (a no-op unless connect() left it registered).
     unwatch(fd);
-    return Promise.resolve(new DeferredStream(fd, libc, adapter.adoptStream, streamError));
+    try {
+      return await adapter.adoptStream(fd, streamError);
+    } catch (error) {
+      libc.close(fd);
+      throw error;
+    }
   }
   // The stream joins the reactor at its first EAGAIN (an fd connect() left registered stays so).
-  return Promise.resolve(new PolledStream(fd, getReactor(), libc));
+  return new PolledStream(fd, getReactor(), libc);
 }
