@@ -1,6 +1,7 @@
 """Medians, ratios, the table on stdout and bench/results.json, from bench/run.sh's raw lines."""
 import datetime
 import json
+import os
 import statistics
 import sys
 
@@ -221,7 +222,8 @@ result = {
     "idle": idle,
     "raw": raw,
 }
-if not quick:
+# Only a full run of every family is the record: a BENCH_ONLY run would leave most rows empty.
+if not quick and not os.environ.get("BENCH_ONLY", "").strip():
     with open("bench/results.json", "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
