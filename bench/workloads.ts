@@ -4,6 +4,7 @@
  * Each prints one line of numbers on stdout for bench/run.sh to collect.
  */
 import process from "node:process";
+import { garbageCollector } from "../test/helpers.ts";
 
 /** What a workload needs of a connection. */
 export interface Conn {
@@ -64,13 +65,19 @@ async function connects(dial: Dial, port: number, count: number): Promise<string
   return (count / ((performance.now() - t0) / 1000)).toFixed(0);
 }
 
-/** N connections open at once, each doing `rounds` 64-byte ping-pongs; round trips/s and RSS growth per connection. */
-async function many(dial: Dial, port: number, n: number, rounds: number): Promise<string> {
-  const rssBefore = process.memoryUsage().rss;
+/** Opens `n` connections, 50 dials at a time. */
+async function openMany(dial: Dial, port: number, n: number): Promise<Conn[]> {
   const conns: Conn[] = [];
   for (let i = 0; i < n; i += 50) {
     conns.push(...await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => dial(port))));
   }
+  return conns;
+}
+
+/** N connections open at once, each doing `rounds` 64-byte ping-pongs; round trips/s and RSS growth per connection. */
+async function many(dial: Dial, port: number, n: number, rounds: number): Promise<string> {
+  const rssBefore = process.memoryUsage().rss;
+  const conns = await openMany(dial, port, n);
   const t0 = performance.now();
   await Promise.all(conns.map(async (conn) => {
     const msg = new Uint8Array(64);
@@ -91,14 +98,10 @@ async function many(dial: Dial, port: number, n: number, rounds: number): Promis
  * measured once the process has settled (a collection where the runtime offers one).
  */
 async function idle(dial: Dial, port: number, n: number): Promise<string> {
-  const gc = globalThis as { gc?: () => void; Bun?: { gc(full: boolean): void } };
-  const collect = (): void => gc.Bun ? gc.Bun.gc(true) : gc.gc?.();
+  const collect = garbageCollector() ?? ((): void => {});
   collect();
   const rssBefore = process.memoryUsage().rss;
-  const conns: Conn[] = [];
-  for (let i = 0; i < n; i += 50) {
-    conns.push(...await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => dial(port))));
-  }
+  const conns = await openMany(dial, port, n);
   await new Promise((r) => setTimeout(r, 500));
   collect();
   const rssKiBPerConn = (process.memoryUsage().rss - rssBefore) / 1024 / n;

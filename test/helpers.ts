@@ -22,6 +22,17 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, message: string)
   return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * A full garbage collection on this runtime: `Bun.gc(true)` on Bun, the `gc()`
+ * that `--expose-gc` (Node) or `--v8-flags=--expose-gc` (Deno) exposes, or
+ * undefined when there is none.
+ */
+export function garbageCollector(): (() => void) | undefined {
+  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
+  if (bun) return () => bun.gc(true);
+  return (globalThis as { gc?: () => void }).gc;
+}
+
 /** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -17,6 +17,7 @@ import { createHash } from "node:crypto";
 import process from "node:process";
 import { connect, listen, type VsockConn, VsockError } from "../../mod.ts";
 import { reactorStats } from "../../src/reactor.ts";
+import { garbageCollector } from "../helpers.ts";
 
 function fail(message: string): never {
   console.error(message);
@@ -94,9 +95,7 @@ async function emfile(): Promise<void> {
 }
 
 function collector(): () => void {
-  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
-  if (bun) return () => bun.gc(true);
-  const gc = (globalThis as { gc?: () => void }).gc;
+  const gc = garbageCollector();
   if (!gc) fail("no gc(): run Node with --expose-gc, Deno with --v8-flags=--expose-gc");
   return gc;
 }

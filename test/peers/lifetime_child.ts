@@ -19,6 +19,7 @@ import { Worker } from "node:worker_threads";
 import { adapter } from "../../ffi/mod.ts";
 import { reactor } from "../../src/reactor.ts";
 import { connect, listen } from "../../mod.ts";
+import { garbageCollector } from "../helpers.ts";
 
 const mode = process.argv[2];
 if (mode === "worker") {
@@ -48,9 +49,7 @@ if (mode === "worker") {
   conn.close();
   listener.close();
 } else if (mode === "gc") {
-  const bun = (globalThis as { Bun?: { gc(full: boolean): void } }).Bun;
-  const v8gc = (globalThis as { gc?: () => void }).gc;
-  const collect = bun ? () => bun.gc(true) : v8gc;
+  const collect = garbageCollector();
   if (!collect) throw new Error("gc mode needs --expose-gc (Node, Deno) or Bun");
   const loop = reactor(adapter);
   const fd = adapter.libc.eventfd(0, 0o2000000 | 0o4000);

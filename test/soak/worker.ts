@@ -10,12 +10,12 @@
  * `targets {...}`, `load SECONDS`, `measure`, `exit`. Only CID 1 is dialed.
  */
 import { createHash } from "node:crypto";
-import { readdirSync } from "node:fs";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { connect, listen, type VsockConn, type VsockSeqpacketConn } from "../../mod.ts";
 import { createHttpClient, serve, type VsockHttpClient } from "../../http.ts";
 import { reactorStats } from "../../src/reactor.ts";
+import { garbageCollector, openFds } from "../helpers.ts";
 
 /** A peer's name and port, one list per protocol. */
 export interface Targets {
@@ -237,10 +237,6 @@ async function requests(clients: Map<string, VsockHttpClient>): Promise<void> {
   }
 }
 
-function openFds(): number {
-  return readdirSync("/proc/self/fd").length;
-}
-
 function snapshot(): Record<string, number> {
   const { registered, parked } = reactorStats();
   const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
@@ -269,9 +265,7 @@ async function load(seconds: number): Promise<void> {
 }
 
 function collectGarbage(): void {
-  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
-  if (bun) bun.gc(true);
-  else (globalThis as { gc?: () => void }).gc?.();
+  garbageCollector()?.();
 }
 
 /**
