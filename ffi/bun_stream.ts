@@ -69,6 +69,10 @@ class BunStream implements StreamIO {
     this.#toError = toError;
   }
 
+  get queued(): number {
+    return this.#queued;
+  }
+
   readonly handlers: Handlers = {
     open: (socket) => {
       this.#socket = socket;

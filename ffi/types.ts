@@ -63,6 +63,8 @@ export interface StreamIO {
   write(from: Uint8Array): Promise<number>;
   /** Sends end-of-stream to the peer; reading goes on. */
   closeWrite(): void;
+  /** Bytes already taken from the kernel and not yet read (a runtime's adopted socket queues them); 0 where reads go to the kernel. */
+  readonly queued: number;
   /** Closes at once; pending reads resolve `null`, pending writes reject. Idempotent. */
   close(): void;
 }

@@ -6,6 +6,7 @@
 import type { StreamIO } from "../ffi/mod.ts";
 import type { VsockAddr } from "./addr.ts";
 import type { HybridAddr } from "./hybrid/addr.ts";
+import { kernelHasInput } from "./socket.ts";
 import { VsockSocket } from "./vsock_socket.ts";
 
 /** Chunk size for `readable`; reads are never larger than this. */
@@ -113,6 +114,16 @@ export class VsockConn<A extends VsockAddr | HybridAddr = VsockAddr> extends Vso
   /** Closes the socket now. A second call does nothing. */
   close(): void {
     if (this.markClosed()) this.#io.close();
+  }
+
+  /**
+   * `true` when bytes have arrived that no `read` has taken yet, queued in
+   * the runtime or in the kernel; nothing is consumed. The HTTP server asks
+   * before closing an idle keep-alive connection, so a request already on its
+   * way is answered instead of cut. `false` once closed.
+   */
+  hasInput(): boolean {
+    return !this.closed && (this.#io.queued > 0 || kernelHasInput(this.fd));
   }
 
   /** The incoming bytes as a stream; it reads only when consumed. Cancelling it closes the connection. */

@@ -23,6 +23,8 @@ export interface ByteConn {
   write(p: Uint8Array): Promise<number>;
   closeWrite(): Promise<void>;
   close(): void;
+  /** Whether bytes wait that no read took yet (see `VsockConn.hasInput`); a transport without it counts as none. */
+  hasInput?(): boolean;
   readonly localAddr: VsockAddr | { toString(): string };
   readonly remoteAddr: VsockAddr | { toString(): string };
 }
@@ -86,6 +88,11 @@ export class ConnDuplex extends Duplex {
         return;
       }
     }
+  }
+
+  /** `true` when a byte has arrived that the consumer has not seen: in this stream's buffer or still in the connection. */
+  hasInput(): boolean {
+    return this.readableLength > 0 || (this.conn.hasInput?.() ?? false);
   }
 
   override _write(chunk: Uint8Array, _encoding: string, callback: (error?: Error | null) => void): void {

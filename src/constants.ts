@@ -30,6 +30,10 @@ export const SO_ERROR = 4;
 export const SHUT_WR = 1;
 /** Without it a send on a broken connection raises SIGPIPE. */
 export const MSG_NOSIGNAL = 0x4000;
+/** recv: look at queued bytes without taking them. */
+export const MSG_PEEK = 2;
+/** recv: never wait, whatever the fd's mode. */
+export const MSG_DONTWAIT = 0x40;
 export const O_RDONLY = 0;
 export const O_CLOEXEC = 0o2000000;
 /** `_IO(7, 0xb9)` from linux/vm_sockets.h. */

@@ -32,6 +32,9 @@ export class PolledStream implements StreamIO {
     this.#libc = libc;
   }
 
+  /** Reads go straight to the kernel: nothing is queued here. */
+  readonly queued = 0;
+
   async read(into: Uint8Array): Promise<number | null> {
     if (into.byteLength === 0) return 0;
     for (;;) {

@@ -7,7 +7,16 @@
  */
 import { adapter, type Libc, type StreamIO } from "../ffi/mod.ts";
 import { VsockAddr } from "./addr.ts";
-import { AF_VSOCK, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM, SOCKADDR_VM_SIZE } from "./constants.ts";
+import {
+  AF_VSOCK,
+  MSG_DONTWAIT,
+  MSG_PEEK,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_SEQPACKET,
+  SOCK_STREAM,
+  SOCKADDR_VM_SIZE,
+} from "./constants.ts";
 import { check, VsockError } from "./errors.ts";
 import { PolledStream } from "./polled_stream.ts";
 import { type Reactor, reactor, unwatch } from "./reactor.ts";
@@ -46,6 +55,15 @@ export function socketAddress(fd: number, which: "getsockname" | "getpeername"):
   const length = new Uint32Array([SOCKADDR_VM_SIZE]);
   check(libc[which](fd, bytes, length), which);
   return VsockAddr.fromBytes(bytes.subarray(0, length[0]));
+}
+
+/**
+ * `true` when the kernel holds bytes of `fd` not yet read: a one-byte
+ * `recv(MSG_PEEK | MSG_DONTWAIT)`, which takes nothing. End of stream and
+ * errors count as no input.
+ */
+export function kernelHasInput(fd: number): boolean {
+  return libc.recv(fd, new Uint8Array(1), MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
 /** Builds the typed error for a failed stream call (handed to `ffi/` for adopted sockets). */

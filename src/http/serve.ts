@@ -270,7 +270,11 @@ export class VsockHttpServer<A extends ServeAddr = VsockAddr> implements AsyncDi
    * Arms the keep-alive timeout of a connection with no request being
    * answered: after `keepAliveTimeout` ms without a byte from the client it
    * is closed. Bytes that arrived meanwhile (a request on its way to the
-   * handler) push the deadline back instead.
+   * handler) push the deadline back instead, and so do bytes the connection
+   * holds unread: in a busy process the timer can fire before the read that
+   * takes the client's next request, and closing then would cut a request
+   * the client already sent (measured: Deno, 200 keep-alive clients in one
+   * process, "socket hang up" in CI).
    */
   #idle(tracked: Tracked<A>): void {
     const { duplex } = tracked;
@@ -281,6 +285,7 @@ export class VsockHttpServer<A extends ServeAddr = VsockAddr> implements AsyncDi
       if (tracked.active > 0 || duplex.destroyed) return;
       const left = duplex.lastReadAt + ms - Date.now();
       if (left > 0) tracked.idle = setTimeout(check, left).unref();
+      else if (duplex.hasInput()) tracked.idle = setTimeout(check, ms).unref();
       else duplex.destroy();
     };
     tracked.idle = setTimeout(check, ms).unref();

@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { MSG_NOSIGNAL } from "../constants.ts";
+import { MSG_NOSIGNAL, MSG_PEEK } from "../constants.ts";
 import { VsockError } from "../errors.ts";
 import { getReactor, libc } from "../socket.ts";
 import type { HybridAddr } from "./addr.ts";
@@ -35,7 +35,6 @@ const EAGAIN = 11;
 const EPIPE = 32;
 const EPROTO = 71;
 const ECONNRESET = 104;
-const MSG_PEEK = 2;
 /** Firecracker's request buffer; a reply line longer than this is not a VMM's. */
 export const LINE_LIMIT = 32;
 

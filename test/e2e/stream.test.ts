@@ -91,6 +91,28 @@ test("half-close from the client: the server reads EOF and can still answer", as
   }
 });
 
+test("hasInput: true while sent bytes wait unread, false once read, consumes nothing; false at EOF and after close", async () => {
+  const { client, server, close } = await pair();
+  try {
+    assert.equal(server.hasInput(), false);
+    await client.writeAll(new TextEncoder().encode("waiting"));
+    await eventually(() => server.hasInput(), 5000, "the bytes never showed as unread input");
+    assert.equal(server.hasInput(), true); // asking twice takes nothing
+    const buf = new Uint8Array(64);
+    let got = "";
+    while (got.length < 7) got += new TextDecoder().decode(buf.subarray(0, (await server.read(buf)) ?? 0));
+    assert.equal(got, "waiting");
+    assert.equal(server.hasInput(), false);
+    await client.closeWrite();
+    assert.equal(await server.read(buf), null);
+    assert.equal(server.hasInput(), false);
+    server.close();
+    assert.equal(server.hasInput(), false);
+  } finally {
+    close();
+  }
+});
+
 test("half-close from the server: the client reads EOF and can still send", async () => {
   const { client, server, close } = await pair();
   try {

@@ -408,6 +408,25 @@ test("the keep-alive timeout closes idle connections but never cuts a request be
   assert.equal(got.match(/answered/g)?.length, 1, JSON.stringify(got));
 });
 
+test("the keep-alive timeout never cuts a request that arrived but is not read yet (a late read wake-up)", async () => {
+  // Each read wakes 600 ms after its bytes arrive, twice the keep-alive timeout.
+  // /a is answered at ~600 ms, which arms the 300 ms timer; /b is sent at 650 ms
+  // and waits unread until ~1250 ms, so the timer fires (~900 ms) while it waits.
+  // Closing then would cut a request the client already sent.
+  const listener = await tcpListener(3, 600);
+  const server = serve({ ...quiet, keepAliveTimeout: 300, listener }, () => new Response("answered"));
+  try {
+    const got = await raw(listener.port, [
+      "GET /a HTTP/1.1\r\nHost: a\r\n\r\n",
+      650,
+      "GET /b HTTP/1.1\r\nHost: a\r\n\r\n",
+    ], /(answered[^]*){2}/);
+    assert.equal(got.match(/answered/g)?.length, 2, JSON.stringify(got));
+  } finally {
+    await withTimeout(server.shutdown(), 5000, "shutdown hung");
+  }
+});
+
 test("an aborted signal shuts the server down", async () => {
   const listener = await tcpListener(3);
   const controller = new AbortController();

@@ -17,7 +17,11 @@ export class TcpConn {
   #failure: Error | null = null;
   #wake: (() => void) | null = null;
 
-  constructor(socket: Socket, localAddr: VsockAddr, remoteAddr: VsockAddr) {
+  /**
+   * @param lateWakeMs delays each read's wake-up after bytes arrive, as a busy
+   * process delivers a readiness edge late (the bytes wait unread meanwhile).
+   */
+  constructor(socket: Socket, localAddr: VsockAddr, remoteAddr: VsockAddr, lateWakeMs = 0) {
     this.#socket = socket;
     this.localAddr = localAddr;
     this.remoteAddr = remoteAddr;
@@ -26,7 +30,7 @@ export class TcpConn {
       this.#wake = null;
       w?.();
     };
-    socket.on("readable", wake);
+    socket.on("readable", lateWakeMs > 0 ? () => setTimeout(wake, lateWakeMs) : wake);
     socket.on("end", () => (this.#ended = true, wake()));
     socket.on("error", (e) => (this.#failure = e, wake()));
     socket.on("close", () => (this.#ended = true, wake()));
@@ -47,6 +51,11 @@ export class TcpConn {
     }
   }
 
+  /** Like `VsockConn.hasInput`: bytes arrived that no read took yet. */
+  hasInput(): boolean {
+    return this.#socket.readableLength > 0;
+  }
+
   write(p: Uint8Array): Promise<number> {
     if (this.#socket.destroyed) return Promise.reject(Object.assign(new Error("closed"), { code: "EPIPE" }));
     return new Promise((resolve, reject) =>
@@ -64,13 +73,24 @@ export class TcpConn {
   }
 }
 
-/** A {@link ConnListener} over TCP loopback whose connections claim to come from `peerCid`. */
-export async function tcpListener(peerCid = 3): Promise<ConnListener & { port: number; server: Server }> {
+/**
+ * A {@link ConnListener} over TCP loopback whose connections claim to come
+ * from `peerCid`; `lateWakeMs` is handed to each {@link TcpConn}.
+ */
+export async function tcpListener(
+  peerCid = 3,
+  lateWakeMs = 0,
+): Promise<ConnListener & { port: number; server: Server }> {
   const queue: TcpConn[] = [];
   const waiting: ((c: TcpConn | null) => void)[] = [];
   let closed = false;
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
-    const conn = new TcpConn(socket, new VsockAddr(1, port), new VsockAddr(peerCid, socket.remotePort ?? 0));
+    const conn = new TcpConn(
+      socket,
+      new VsockAddr(1, port),
+      new VsockAddr(peerCid, socket.remotePort ?? 0),
+      lateWakeMs,
+    );
     const w = waiting.shift();
     if (w) w(conn);
     else queue.push(conn);
