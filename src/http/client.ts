@@ -17,6 +17,7 @@ import { isHybridString } from "../hybrid/addr.ts";
 import { parseHybridConnect } from "../hybrid/connect.ts";
 import { VsockError } from "../errors.ts";
 import { type ByteConn, ConnDuplex } from "../conn_duplex.ts";
+import { noRuntimeResend } from "./node_http_quirks.ts";
 
 /** Dials one connection for the pool; any transport whose connections have `VsockConn`'s shape will do. */
 export type Dialer = () => Promise<ByteConn>;
@@ -259,6 +260,7 @@ export class VsockHttpClient implements Disposable {
       req.on("socket", (socket) => {
         reused = this.#used.has(socket);
         this.#used.add(socket);
+        noRuntimeResend(req);
       });
       const fail = (reason: unknown): void => {
         clearTimeout(timer);
