@@ -6,7 +6,8 @@ BUN=node_modules/.bin/bun
 DENO=node_modules/.bin/deno
 NODE=node_modules/.bin/node
 
-say() { printf '\n== %s\n' "$*"; }
+# A stage header with the seconds since the script started, so a slow stage shows in CI's log.
+say() { printf '\n== %s (at %d s)\n' "$*" "$SECONDS"; }
 
 install() {
   local missing=()

@@ -168,10 +168,13 @@ test(`vsock cli (${runtime.name}): connect and listen piped against socat; cid; 
     assert.match(out.trim(), new RegExp(`^(0 ${sha256(new Uint8Array(0))}|reset 0)$`));
     await fwd.waitErr(new RegExp(`#1 127\\.0\\.0\\.1:\\d+: target vsock:1:${dead}: .*(ECONNRESET|ECONNREFUSED)`));
     assert.equal(fwd.proc.exitCode, null);
-    const refused = await runCli(argv, ["connect", `vsock:1:${dead}`]);
+    // Two short-lived CLI runs at once: each start is seconds in the emulated guest.
+    const [refused, busy] = await Promise.all([
+      runCli(argv, ["connect", `vsock:1:${dead}`]),
+      runCli(argv, ["listen", `vsock:${echo.port}`]),
+    ]);
     assert.equal(refused.code, 1);
     assert.match(refused.err, new RegExp(`^vsock connect: vsock:1:${dead}: .*(ECONNRESET|ECONNREFUSED)`));
-    const busy = await runCli(argv, ["listen", `vsock:${echo.port}`]);
     assert.equal(busy.code, 1);
     assert.match(busy.err, /EADDRINUSE/);
   } finally {

@@ -30,9 +30,12 @@ async function inFlight(options: ListenOptions): Promise<number> {
 }
 
 test("bufferSize is the flow-control window; SO_RCVBUF is not (measured)", async () => {
-  const small = await inFlight({ bufferSize: 64 * KiB });
-  const normal = await inFlight({});
-  const tinyRcvbuf = await inFlight({ receiveBufferSize: 4 * KiB });
+  // Three listeners and three writers at once: each connection has its own window.
+  const [small, normal, tinyRcvbuf] = await Promise.all([
+    inFlight({ bufferSize: 64 * KiB }),
+    inFlight({}),
+    inFlight({ receiveBufferSize: 4 * KiB }),
+  ]);
   // On Bun the adopted socket also reads ahead: it pauses after the read that passes 64 KiB
   // (ffi/bun_stream.ts HIGH_WATER), and one read can take up to a whole window.
   const readAhead = (window: number) => (RUNTIME === "bun" ? 64 * KiB + window : 0);
