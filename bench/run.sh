@@ -204,6 +204,33 @@ fwd_run() { # name -> "MiB/s µs/round"
   echo "$("$PEER" stream tcp "$p" "$STREAM" "$CHUNK") $("$PEER" pingpong tcp $((p + 1)) "$PINGS" 64)"
 }
 
+# A row that hangs must not hang the run (the test suite's figures run inside CI's time limit): each
+# row gets ROW_TIMEOUT seconds, then it and the processes it started are killed and it counts as failed.
+ROW_TIMEOUT=${BENCH_ROW_TIMEOUT:-$((QUICK == 1 ? 240 : 900))}
+bounded() { # command... -> its stdout; fails after ROW_TIMEOUT s
+  local out pid t
+  out=$(mktemp)
+  "$@" >"$out" &
+  pid=$!
+  for ((t = 0; t < ROW_TIMEOUT * 5; t++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    pkill -KILL -P "$pid" 2>/dev/null
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    echo "timed out after ${ROW_TIMEOUT} s" >&2
+    rm -f "$out"
+    return 124
+  fi
+  wait "$pid"
+  local rc=$?
+  cat "$out"
+  rm -f "$out"
+  return $rc
+}
+
 raw=$(mktemp)
 for ((r = 1; r <= ROUNDS; r++)); do
   echo "round $r/$ROUNDS" >&2
@@ -211,7 +238,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   for w in $rows; do
     for who in ${WHO[$w]}; do
       [[ -z $PICK || " $PICK " == *" $who "* || " $PICK " == *" $w:$who "* ]] || continue
-      if out=$(run_one "$w" "$who" 2>/tmp/bench-err); then
+      if out=$(bounded run_one "$w" "$who" 2>/tmp/bench-err); then
         echo "$w $who $out" >>"$raw"
       else
         echo "bench: $w $who failed: $(tail -3 /tmp/bench-err)" >&2
