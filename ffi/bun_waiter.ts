@@ -8,6 +8,16 @@
  * Measured on Bun 1.4, that hand-off is about twice as fast as a
  * `postMessage` round trip, and the reactor makes one per wake-up.
  *
+ * A wake-up of either wait only means "look again", never "answered": the
+ * worker's `notify` for request N can land on the main thread's wait for
+ * N + 1 when the main thread saw DONE = N by itself (`waitAsync` said
+ * "not-equal") and went on to the next request before that notify ran. Taking
+ * such a wake-up as the answer returned a stale count while the worker still
+ * ran `epoll_wait`; from then on DONE never equalled the awaited value again,
+ * every `waitAsync` returned "not-equal" at once, and the reactor spun in
+ * microtasks without yielding (Bun at 100 % CPU, timers dead). So both sides
+ * re-check their word and wait again until it holds the number they need.
+ *
  * @module
  */
 /// <reference types="bun-types" />
@@ -33,7 +43,7 @@ self.onmessage = ({ data }) => {
   const control = new Int32Array(data.control);
   // Serve requests until the process exits; an unref'd worker does not hold it.
   for (let seen = 0; ; ) {
-    Atomics.wait(control, ${REQUEST}, seen);
+    while (Atomics.load(control, ${REQUEST}) === seen) Atomics.wait(control, ${REQUEST}, seen);
     seen = Atomics.load(control, ${REQUEST});
     const n = symbols.epoll_wait(epfd, events, max, -1);
     Atomics.store(control, ${RESULT}, n < 0 ? -errno[0] : n);
@@ -66,8 +76,11 @@ export function createBunEpollWaiter(epfd: number, maxEvents: number, eventSize:
       try {
         Atomics.store(control, REQUEST, request);
         Atomics.notify(control, REQUEST);
-        const answer = Atomics.waitAsync(control, DONE, previous);
-        if (answer.async) await answer.value;
+        // Until the worker has answered this request (see the module comment).
+        for (let done = previous; done !== request; done = Atomics.load(control, DONE)) {
+          const answer = Atomics.waitAsync(control, DONE, done);
+          if (answer.async) await answer.value;
+        }
         return Atomics.load(control, RESULT);
       } finally {
         worker.unref();
