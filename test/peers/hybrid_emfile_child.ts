@@ -32,6 +32,13 @@ function dial(): Promise<{ socket: Socket; byte: Promise<number> }> {
     socket.once("error", reject);
   });
 }
+// On Bun the reactor's epoll waiter is a Worker (ffi/bun_waiter.ts) whose thread sets up its own event loop
+// asynchronously, and Bun kills the process if that meets EMFILE. A served connection first proves it is up:
+// this accept parks in the reactor, which only the running worker can wake.
+const accepting = listener.accept();
+const warm = await dial();
+warm.socket.destroy();
+(await accepting).close();
 const queued = await dial(); // waits in the backlog
 const filler: number[] = [];
 for (;;) {
