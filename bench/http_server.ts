@@ -5,6 +5,9 @@
  *   http_server.ts vsock        this library's `serve()` over vsock, on whichever runtime runs it
  *   http_server.ts tcp          the runtime's own HTTP server on 127.0.0.1: `Bun.serve` or `Deno.serve` (the floor)
  *   http_server.ts deno-vsock   Deno's native `Deno.serve({ transport: "vsock" })` (--unstable-vsock)
+ *   http_server.ts node-http-tcp  the floor of serve()'s design on this runtime: its own `node:http` server
+ *                               on 127.0.0.1 with serve()'s Request/Response conversion (srvx's NodeRequest,
+ *                               our sendResponse), no vsock and no bridge: ours / this = the vsock layer's cost
  */
 /// <reference types="bun-types" />
 import process from "node:process";
@@ -25,6 +28,14 @@ if (mode === "vsock") {
 } else if (mode === "tcp") {
   if ("Bun" in globalThis) ready(Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handler }).port!);
   else Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: (addr) => ready(addr.port) }, handler);
+} else if (mode === "node-http-tcp") {
+  const { createServer } = await import("node:http");
+  const { NodeRequest } = await import("srvx/node");
+  const { sendResponse } = await import("../src/http/send_response.ts");
+  const server = createServer((req, res) => {
+    handler(new NodeRequest({ req, res }) as unknown as Request).then((response) => sendResponse(req, res, response));
+  });
+  server.listen(0, "127.0.0.1", () => ready((server.address() as { port: number }).port));
 } else if (mode === "deno-vsock") {
   // Port 0 is a real vsock port (the kernel's "any" is 0xFFFFFFFF); Deno binds and reports it as given.
   Deno.serve({
@@ -34,5 +45,5 @@ if (mode === "vsock") {
     onListen: (addr) => ready((addr as Deno.VsockAddr).port),
   }, handler);
 } else {
-  throw new Error(`unknown mode ${mode}: vsock, tcp or deno-vsock`);
+  throw new Error(`unknown mode ${mode}: vsock, tcp, node-http-tcp or deno-vsock`);
 }

@@ -106,6 +106,12 @@ for row in HTTP_ROWS:
     http[f"deno_http_{name}_p99_vs_deno_native"] = ratio(med(row, "deno", 2), med(row, "deno_native", 2))
     http[f"bun_http_{name}_p99_vs_bun_tcp"] = ratio(med(row, "bun", 2), med(row, "bun_tcp", 2))
     http[f"deno_native_http_{name}_vs_deno_tcp"] = vs(row, "deno_native", "deno_tcp")
+    # The design's floor: each runtime's own node:http on TCP with serve()'s conversion (no vsock, no bridge),
+    # and that floor against the runtime's native server.
+    for rt in ["bun", "deno", "node"]:
+        http[f"{rt}_http_{name}_vs_{rt}_nodehttp"] = vs(row, rt, f"{rt}_nodehttp")
+    http[f"bun_nodehttp_http_{name}_vs_bun_tcp"] = vs(row, "bun_nodehttp", "bun_tcp")
+    http[f"deno_nodehttp_http_{name}_vs_deno_tcp"] = vs(row, "deno_nodehttp", "deno_tcp")
 
 # The cost curve: ping-pong on 1, 10, 100 and 1,000 connections at once. Per row and client:
 # round trips/s, and µs per round seen by one connection (connections / rate); ratios are

@@ -99,7 +99,7 @@ for row in $CURVE_ROWS $IDLE_ROWS; do WHO[$row]="deno_native bun deno node"; don
 # http: rows http_<body>_c<connections>, each against every server below
 HTTP_ROWS="http_64_c1 http_64_c16 http_64k_c1 http_64k_c16"
 [[ $QUICK == 1 ]] && HTTP_ROWS="http_64_c16 http_64k_c1" # the test suite's budget: two rows
-HTTP_WHO="bun deno node deno_native bun_tcp deno_tcp"
+HTTP_WHO="bun deno node deno_native bun_tcp deno_tcp bun_nodehttp deno_nodehttp node_nodehttp"
 for row in $HTTP_ROWS; do WHO[$row]=$HTTP_WHO; done
 declare -A HTTP_CMD=(
   [bun]="$BUN bench/http_server.ts vsock"
@@ -108,6 +108,9 @@ declare -A HTTP_CMD=(
   [deno_native]="$DENO run --unstable-vsock --allow-net bench/http_server.ts deno-vsock"
   [bun_tcp]="$BUN bench/http_server.ts tcp"
   [deno_tcp]="$DENO run --allow-net bench/http_server.ts tcp"
+  [bun_nodehttp]="$BUN bench/http_server.ts node-http-tcp"
+  [deno_nodehttp]="$DENO run --allow-net --allow-env --allow-read bench/http_server.ts node-http-tcp"
+  [node_nodehttp]="$NODE bench/http_server.ts node-http-tcp"
 )
 declare -A HTTP_PORT=()
 start_http() { # server -> HTTP_PORT[server] once it prints "ready PORT"
@@ -162,7 +165,7 @@ run_one() { # workload client -> prints the number(s)
     http_*)
       local body=${w#http_} conns=${w##*_c} target=1 requests=$REQUESTS
       body=${body%_c*} body=${body/k/*1024}
-      [[ $who == *_tcp ]] && target=tcp
+      [[ $who == *_tcp || $who == *_nodehttp ]] && target=tcp
       ((body > 1024)) && requests=$((REQUESTS / 4)) # 64 KiB rows: fewer, so each row takes similar time
       [[ -n ${HTTP_PORT[$who]:-} ]] && "$LOAD" "$target" "${HTTP_PORT[$who]}" "$conns" "$requests" $((body)) ;;
     forward:*) fwd_run "$who" ;;
