@@ -33,7 +33,10 @@ if (mode === "vsock") {
   const { NodeRequest } = await import("srvx/node");
   const { sendResponse } = await import("../src/http/send_response.ts");
   const server = createServer((req, res) => {
-    handler(new NodeRequest({ req, res }) as unknown as Request).then((response) => sendResponse(req, res, response));
+    // As serve() does: a failed answer ends that connection, never the process.
+    handler(new NodeRequest({ req, res }) as unknown as Request)
+      .then((response) => sendResponse(req, res, response))
+      .catch(() => res.destroy());
   });
   server.listen(0, "127.0.0.1", () => ready((server.address() as { port: number }).port));
 } else if (mode === "deno-vsock") {
