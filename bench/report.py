@@ -88,6 +88,19 @@ floors = {
     "deno_native_connect_vs_c": vs("connects", "deno_native", "c"),
     "deno_native_pingpong_vs_c": vs("pingpong", "deno_native", "c"),
 }
+# The connect rows' profile: each client's own CPU µs per connect (user + system, all its threads), and the
+# share of wall time it was on a CPU (CPU per connect × connects/s). A share near 1 means the client process is
+# the bottleneck, so its rate is what its own per-connect work costs, not the kernel or the server.
+CONNECT_CLIENTS = ["c", "deno_native", "bun", "deno", "node", "c_tcp", "bun_tcp", "deno_tcp", "node_tcp"]
+connect_cpu = {}
+for workload in ["connects", "connects_seq"]:
+    for who in CONNECT_CLIENTS:
+        runs = raw.get(workload, {}).get(who)
+        if not runs or len(runs[0]) < 2:
+            continue
+        cpu = med(workload, who, 1)
+        connect_cpu[f"{who}_{workload}_cpu_us"] = cpu
+        connect_cpu[f"{who}_{workload}_cpu_share"] = round(cpu * med(workload, who) / 1e6, 2)
 # Deno: what ours pays over Deno's own vsock per ping-pong round, next to one
 # hand-off through Deno's FFI pool (bench/deno_hop.ts): a parked read costs one.
 gap = med("pingpong", "deno"), med("pingpong", "deno_native")
@@ -155,8 +168,8 @@ for row in HTTP_ROWS:
 units = {
     "pingpong": "us/round (lower is better)",
     "stream": "MiB/s",
-    "connects": "connects+closes/s (epoll echo server: closes when the client does)",
-    "connects_seq": "connects+closes/s (accept-close server: one blocking accept at a time, closes at once)",
+    "connects": "connects+closes/s, client CPU us per connect (epoll echo server: closes when the client does)",
+    "connects_seq": "connects+closes/s, client CPU us per connect (accept-close server: one blocking accept at a time, closes at once)",
     "many": "round trips/s, KiB RSS/conn",
     **{f"curve_{n}": f"{n} connection{'s' if n > 1 else ''} at once: round trips/s, KiB RSS/conn" for n in CURVE},
     **{row: f"{row.removeprefix('idle_')} idle connections: KiB RSS/conn" for row in idle_rows},
@@ -203,6 +216,9 @@ for name, value in idle.items():
 print("\nfloors: the runtimes' own sockets against C (same workloads)")
 for name, value in floors.items():
     print(f"  {name:<30} {value}")
+print("\nconnect profile: the client's CPU µs per connect, and the share of wall time it was on a CPU")
+for name, value in connect_cpu.items():
+    print(f"  {name:<34} {value}")
 print("\nhybrid vsock through a python3 VMM muxer (ratios as above)")
 for name, value in hybrid.items():
     print(f"  {name:<34} {value}")
@@ -220,6 +236,7 @@ result = {
     "quick": quick,
     "ratios": ratios,
     "floors": floors,
+    "connect_cpu": connect_cpu,
     "deno_hop": deno_hop,
     "hybrid": hybrid,
     "http": http,

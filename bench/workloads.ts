@@ -58,11 +58,23 @@ async function stream(dial: Dial, port: number, total: number, chunkSize: number
   return (total / 1048576 / ((performance.now() - t0) / 1000)).toFixed(1);
 }
 
+/** µs of CPU this process has used (every thread, user + system). */
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+/**
+ * Sequential connect+close: connects per second, and the CPU µs this process spent per connect. CPU
+ * close to wall time (1e6 / rate) means the client itself is the bottleneck, not the kernel or the server.
+ */
 async function connects(dial: Dial, port: number, count: number): Promise<string> {
   for (let i = 0; i < 50; i++) (await dial(port)).close(); // warm-up
+  const cpu0 = cpuMicros();
   const t0 = performance.now();
   for (let i = 0; i < count; i++) (await dial(port)).close();
-  return (count / ((performance.now() - t0) / 1000)).toFixed(0);
+  const rate = count / ((performance.now() - t0) / 1000);
+  return `${rate.toFixed(0)} ${((cpuMicros() - cpu0) / count).toFixed(0)}`;
 }
 
 /** Opens `n` connections, 50 dials at a time. */

@@ -8,6 +8,7 @@
  *   vsock_peer pingpong CID PORT ROUNDS SIZE   print microseconds per round trip
  *   vsock_peer stream CID PORT BYTES CHUNK     send BYTES, half-close, await the count; print MiB/s
  *   vsock_peer connects CID PORT COUNT         connect and close COUNT times; print connects per second
+ *                                              and this process's CPU µs (user + system) per connect
  *
  * Servers print "ready" once listening; with "tcp" they listen on 127.0.0.1:PORT instead of vsock.
  * A client given "tcp" for CID connects to 127.0.0.1:PORT: the benchmark's "C over TCP" line, which
@@ -22,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +42,13 @@ static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* CPU time this process has used, user + system. */
+static double cpu_seconds(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static int listen_on(unsigned port, int tcp) {
@@ -178,9 +187,9 @@ int main(int argc, char **argv) {
   if ((argc == 3 || tcp) && !strcmp(argv[1], "accept-close-server")) accept_close(listen_on(atoi(argv[2]), tcp));
   if (argc == 5 && !strcmp(argv[1], "connects")) {
     long count = atol(argv[4]);
-    double t0 = now();
+    double t0 = now(), cpu0 = cpu_seconds();
     for (long i = 0; i < count; i++) close(connect_to(argv[2], atoi(argv[3])));
-    printf("%.0f\n", count / (now() - t0));
+    printf("%.0f %.0f\n", count / (now() - t0), (cpu_seconds() - cpu0) * 1e6 / count);
     return 0;
   }
   if (argc == 6 && !strcmp(argv[1], "pingpong")) {
