@@ -251,7 +251,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
       if out=$(bounded run_one "$w" "$who" 2>/tmp/bench-err); then
         echo "$w $who $out" >>"$raw"
       else
-        echo "bench: $w $who failed: $(tail -3 /tmp/bench-err)" >&2
+        # The error's own line (a runtime prints its stack after it), then the last lines.
+        echo "bench: $w $who failed: $(grep -m1 -i 'error' /tmp/bench-err) / $(tail -3 /tmp/bench-err)" >&2
       fi
     done
   done

@@ -9,11 +9,7 @@
  * @module
  */
 import { VsockError } from "./errors.ts";
-
-const ENOMEM = 12;
-const ENFILE = 23;
-const EMFILE = 24;
-const ENOBUFS = 105;
+import { EMFILE, ENFILE, ENOBUFS, ENOMEM } from "./errno.ts";
 
 /** accept4 failures that pass once resources free up. */
 const RESOURCE_ERRNOS: ReadonlySet<number> = new Set([EMFILE, ENFILE, ENOBUFS, ENOMEM]);

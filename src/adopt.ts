@@ -14,6 +14,7 @@ import type { VsockSeqpacketConn } from "./seqpacket.ts";
 import { parseType, socketAddress, type SocketType } from "./socket.ts";
 import { wrapConnected } from "./wrap.ts";
 import { AF_VSOCK, SOCK_SEQPACKET, SOCK_STREAM } from "./constants.ts";
+import { EINVAL, ENOTCONN } from "./errno.ts";
 
 /** `sd_listen_fds(3)`: passed fds start here. */
 const SD_LISTEN_FDS_START = 3;
@@ -37,7 +38,7 @@ export async function fromFd(fd: number, options: { type?: SocketType } = {}): P
   const type = parseType(options.type);
   if (checkVsockFd(fd, type)) {
     throw new VsockError({
-      errno: 22,
+      errno: EINVAL,
       syscall: "adopt",
       message: `fd ${fd} is a listening socket: use listen({ fd: ${fd} }) (EINVAL)`,
     });
@@ -48,7 +49,7 @@ export async function fromFd(fd: number, options: { type?: SocketType } = {}): P
     remote = socketAddress(fd, "getpeername");
   } catch (error) {
     throw new VsockError({
-      errno: 107,
+      errno: ENOTCONN,
       syscall: "getpeername",
       message: `fd ${fd} is not connected (ENOTCONN)`,
       cause: error,

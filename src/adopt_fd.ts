@@ -9,13 +9,13 @@ import { AF_VSOCK } from "./constants.ts";
 import { VsockError } from "./errors.ts";
 import { getIntOption } from "./options.ts";
 import { libc, type SocketType, sockType } from "./socket.ts";
+import { EAFNOSUPPORT, EBADF, ENOTSOCK, EPROTOTYPE } from "./errno.ts";
 
 const SO_TYPE = 3;
 const SO_ACCEPTCONN = 30;
 const SO_DOMAIN = 39;
 const FIONBIO = 0x5421;
 const FIOCLEX = 0x5451;
-const ENOTSOCK = 88;
 
 const FAMILIES: Record<number, string> = {
   1: "AF_UNIX",
@@ -39,7 +39,7 @@ function intOption(fd: number, name: number, what: string): number {
       errno: error.errno,
       syscall: `getsockopt(${what})`,
       message: `fd ${fd}: getsockopt(${what}) failed (${
-        error.errno === 9 ? "EBADF: not an open fd" : `errno ${error.errno}`
+        error.errno === EBADF ? "EBADF: not an open fd" : `errno ${error.errno}`
       })`,
     });
   }
@@ -59,7 +59,7 @@ export function checkVsockFd(fd: number, type: SocketType | "dgram"): boolean {
   const info = inspectFd(fd);
   if (info.family !== AF_VSOCK) {
     throw new VsockError({
-      errno: 97,
+      errno: EAFNOSUPPORT,
       syscall: "adopt",
       code: "EAFNOSUPPORT",
       message: `fd ${fd} is an ${
@@ -71,7 +71,7 @@ export function checkVsockFd(fd: number, type: SocketType | "dgram"): boolean {
   if (info.type !== want) {
     const hint = info.type === 5 ? ` (pass type: "seqpacket")` : "";
     throw new VsockError({
-      errno: 91,
+      errno: EPROTOTYPE,
       syscall: "adopt",
       code: "EPROTOTYPE",
       message: `fd ${fd} is a ${TYPES[info.type] ?? `type ${info.type}`} vsock socket, expected ${

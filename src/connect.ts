@@ -15,11 +15,7 @@ import { unwatch } from "./reactor.ts";
 import { wrapConnected } from "./wrap.ts";
 import { type HybridAddr, isHybridString } from "./hybrid/addr.ts";
 import { connectHybrid, type HybridConnectOptions } from "./hybrid/connect.ts";
-
-const EINTR = 4;
-const EINPROGRESS = 115;
-const EAGAIN = 11;
-const ENOTCONN = 107;
+import { EAGAIN, EINPROGRESS, EINTR, ENOTCONN, ETIMEDOUT } from "./errno.ts";
 
 /** Options for {@link connect}. */
 export interface ConnectOptions extends SocketOptions {
@@ -112,7 +108,7 @@ async function finishConnect(
     () =>
       cancel(
         new VsockError({
-          errno: 110,
+          errno: ETIMEDOUT,
           syscall: "connect",
           address,
           message: `connect to ${address.toString()} timed out after ${timeout} ms (ETIMEDOUT)`,

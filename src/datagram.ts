@@ -20,12 +20,8 @@ import {
 import { VsockError } from "./errors.ts";
 import { getReactor, libc, socketAddress } from "./socket.ts";
 import { VsockSocket } from "./vsock_socket.ts";
+import { EAGAIN, EINTR, ENODEV, EOPNOTSUPP, ESOCKTNOSUPPORT } from "./errno.ts";
 
-const EINTR = 4;
-const EAGAIN = 11;
-const ENODEV = 19;
-const EOPNOTSUPP = 95;
-const ESOCKTNOSUPPORT = 94;
 /** The largest datagram VMCI carries (`VMCI_MAX_DG_SIZE`, less its header). */
 const MAX_DATAGRAM = 64 * 1024;
 

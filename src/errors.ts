@@ -5,6 +5,7 @@
  */
 import type { VsockAddr } from "./addr.ts";
 import type { HybridAddr } from "./hybrid/addr.ts";
+import { EBADF } from "./errno.ts";
 
 /** errno names and what they mean for a vsock user, by number (Linux). */
 const ERRNO: Record<number, readonly [name: string, meaning: string]> = {
@@ -126,7 +127,7 @@ export function check(result: number, syscall: string, address?: VsockAddr | Hyb
 /** The error for using a socket after `close()`. */
 export function closedError(syscall: string, what: string, address?: VsockAddr | HybridAddr): VsockError {
   return new VsockError({
-    errno: 9,
+    errno: EBADF,
     syscall,
     address,
     message: `${syscall} on a closed vsock ${what}${address ? ` (${address.toString()})` : ""} (EBADF)`,

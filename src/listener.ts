@@ -17,11 +17,7 @@ import { VsockSocket } from "./vsock_socket.ts";
 import { wrapConnected } from "./wrap.ts";
 import { isHybridString } from "./hybrid/addr.ts";
 import { type HybridListener, type HybridListenOptions, listenHybrid } from "./hybrid/listen.ts";
-
-const EINTR = 4;
-const EAGAIN = 11;
-const EPROTO = 71;
-const ECONNABORTED = 103;
+import { EAGAIN, ECONNABORTED, EINTR, EPROTO } from "./errno.ts";
 
 /** Backlog when none is given: room for bursts of connects (the kernel caps it at `somaxconn`). */
 const DEFAULT_BACKLOG = 1024;

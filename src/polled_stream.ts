@@ -13,11 +13,7 @@ import type { Libc, StreamIO } from "../ffi/mod.ts";
 import { MSG_NOSIGNAL, SHUT_WR } from "./constants.ts";
 import { check, VsockError } from "./errors.ts";
 import type { Direction, Reactor } from "./reactor.ts";
-
-const EINTR = 4;
-const EAGAIN = 11;
-const EBADF = 9;
-const EPIPE = 32;
+import { EAGAIN, EBADF, EINTR, EPIPE } from "./errno.ts";
 
 /** See the module comment. Owns `fd` and closes it exactly once. */
 export class PolledStream implements StreamIO {

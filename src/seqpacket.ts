@@ -13,12 +13,8 @@ import { getIntOption } from "./options.ts";
 import type { Reactor } from "./reactor.ts";
 import { libc } from "./socket.ts";
 import { VsockSocket } from "./vsock_socket.ts";
+import { EAGAIN, EBADF, EINTR, EMSGSIZE, ENOMEM, EPIPE } from "./errno.ts";
 
-const EINTR = 4;
-const EAGAIN = 11;
-const ENOMEM = 12;
-const EPIPE = 32;
-const EMSGSIZE = 90;
 /** With it, recv returns a message's real length even when the buffer was shorter. */
 const MSG_TRUNC = 0x20;
 const MSG_DONTWAIT = 0x40;
@@ -142,7 +138,7 @@ export class VsockSeqpacketConn extends VsockSocket implements AsyncIterable<Uin
 
   #closedWhileSending(): VsockError {
     return new VsockError({
-      errno: 9,
+      errno: EBADF,
       syscall: "send",
       address: this.remoteAddr,
       message: `send to ${this.remoteAddr} stopped: the message connection was closed (EBADF)`,

@@ -18,6 +18,7 @@ import { parseHybridConnect } from "../hybrid/connect.ts";
 import { VsockError } from "../errors.ts";
 import { type ByteConn, ConnDuplex } from "../conn_duplex.ts";
 import { noRuntimeResend } from "./node_http_quirks.ts";
+import { EBADF, ETIMEDOUT } from "../errno.ts";
 
 /** Dials one connection for the pool; any transport whose connections have `VsockConn`'s shape will do. */
 export type Dialer = () => Promise<ByteConn>;
@@ -184,7 +185,7 @@ export class VsockHttpClient implements Disposable {
    */
   async fetch(input: string | URL | Request, init: VsockRequestInit = {}): Promise<Response> {
     if (this.#closed) {
-      throw new VsockError({ errno: 9, syscall: "fetch", message: "this HTTP client is closed (EBADF)" });
+      throw new VsockError({ errno: EBADF, syscall: "fetch", message: "this HTTP client is closed (EBADF)" });
     }
     const { timeout, ...rest } = init;
     if (timeout !== undefined && !(typeof timeout === "number" && timeout >= 0 && Number.isFinite(timeout))) {
@@ -283,7 +284,7 @@ export class VsockHttpClient implements Disposable {
         timer = setTimeout(() =>
           fail(
             new VsockError({
-              errno: 110,
+              errno: ETIMEDOUT,
               syscall: "fetch",
               code: "ETIMEDOUT",
               message: `${request.method} ${target.href} got no response within ${timeout} ms (ETIMEDOUT)`,

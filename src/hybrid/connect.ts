@@ -13,12 +13,7 @@ import { VsockError } from "../errors.ts";
 import { getReactor, libc, openStream } from "../socket.ts";
 import { AF_UNIX, HybridAddr } from "./addr.ts";
 import { readReply, sendRequest } from "./handshake.ts";
-
-const EINTR = 4;
-const EAGAIN = 11;
-const EINPROGRESS = 115;
-const ETIMEDOUT = 110;
-const ECONNRESET = 104;
+import { EAGAIN, ECONNRESET, EINPROGRESS, EINTR, ETIMEDOUT } from "../errno.ts";
 
 /** Default {@link HybridConnectOptions.handshakeTimeout}: 1 s, as firecracker-go-sdk's `vsock.Dial`. */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 1000;

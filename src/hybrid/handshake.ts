@@ -29,12 +29,8 @@ import { MSG_NOSIGNAL, MSG_PEEK } from "../constants.ts";
 import { VsockError } from "../errors.ts";
 import { getReactor, libc } from "../socket.ts";
 import type { HybridAddr } from "./addr.ts";
+import { EAGAIN, ECONNRESET, EINTR, EPIPE, EPROTO } from "../errno.ts";
 
-const EINTR = 4;
-const EAGAIN = 11;
-const EPIPE = 32;
-const EPROTO = 71;
-const ECONNRESET = 104;
 /** Firecracker's request buffer; a reply line longer than this is not a VMM's. */
 export const LINE_LIMIT = 32;
 

@@ -22,14 +22,8 @@ import { getReactor, libc, openStream } from "../socket.ts";
 import { VsockSocket } from "../vsock_socket.ts";
 import { HybridAddr, SOCKADDR_UN_SIZE, sockaddrUn } from "./addr.ts";
 import { unixSocket } from "./connect.ts";
+import { EADDRINUSE, EAGAIN, ECONNABORTED, ECONNREFUSED, EINPROGRESS, EINTR, EPROTO } from "../errno.ts";
 
-const EINTR = 4;
-const EAGAIN = 11;
-const EPROTO = 71;
-const EADDRINUSE = 98;
-const ECONNABORTED = 103;
-const ECONNREFUSED = 111;
-const EINPROGRESS = 115;
 const DEFAULT_BACKLOG = 1024;
 
 /** Options for `listen()` on a VMM's vsock Unix socket (guest → host connections). */
