@@ -6,13 +6,13 @@
  * reactor registrations); then the main load runs for SOAK_SECONDS, and the
  * workers are measured at rest again. It fails on any checksum mismatch,
  * client error or unhandled rejection, on more fds or registrations than at
- * the first rest, or on RSS growth beyond SOAK_RSS_MB (default 128). Prints the
+ * the first rest, or on RSS growth beyond SOAK_RSS_MB (default 64). Prints the
  * sampled curves as a table.
  *
  *   node test/soak/run.ts        (test/soak.sh runs it, in the test VM if needed)
  *
  * Env: SOAK_SECONDS (default 60), SOAK_WARMUP_SECONDS (default 10),
- * SOAK_SAMPLE_MS (default 5000), SOAK_RSS_MB (default 128).
+ * SOAK_SAMPLE_MS (default 5000), SOAK_RSS_MB (default 64).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import process from "node:process";
@@ -24,7 +24,7 @@ import type { Targets } from "./worker.ts";
 const ROOT = new URL("../../", import.meta.url).pathname;
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const WARMUP = Number(process.env.SOAK_WARMUP_SECONDS ?? 10);
-const RSS_BOUND_MB = Number(process.env.SOAK_RSS_MB ?? 128);
+const RSS_BOUND_MB = Number(process.env.SOAK_RSS_MB ?? 64);
 const RUNTIMES = ["bun", "deno", "node"] as const;
 type Runtime = typeof RUNTIMES[number];
 
