@@ -1,14 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { adapter, SYMBOLS } from "../../ffi/mod.ts";
+import { MSG_DONTWAIT, SOCK_CLOEXEC, SOCK_DGRAM } from "../../src/constants.ts";
+import { EBADF, EINVAL, ENOTSOCK } from "../../src/errno.ts";
+import { AF_UNIX, sockaddrUn } from "../../src/hybrid/addr.ts";
 import { reactor } from "../../src/reactor.ts";
 import { garbageCollector, RUNTIME, withTimeout } from "../helpers.ts";
 import { Peer, runOn } from "../e2e/procs.ts";
-
-const EBADF = 9;
-const EINVAL = 22;
-const ENOTSOCK = 88;
 
 test("the adapter matches the runtime it runs on", () => {
   assert.equal(adapter.runtime, RUNTIME);
@@ -102,12 +104,7 @@ test("the reactor keeps waking across full garbage collections", async () => {
 test("sendOffThread: 1,600 sends of 128 KiB arrive whole, and the senders keep no copies (RSS stays flat)", async () => {
   // A blocking Unix datagram pair stands in for a SEQPACKET socket: one send is one message, and the
   // sender blocks while the receiver's queue is full, as vsock's does.
-  const { AF_UNIX, sockaddrUn } = await import("../../src/hybrid/addr.ts");
-  const { mkdtempSync, rmSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
   const libc = adapter.libc;
-  const SOCK_DGRAM = 2, SOCK_CLOEXEC = 0o2000000, MSG_DONTWAIT = 0x40;
   const dir = mkdtempSync(join(tmpdir(), "vsock-sender-"));
   const receiver = libc.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   const sender = libc.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
