@@ -91,12 +91,10 @@ floors = {
 # The connect rows' profile: each client's own CPU µs per connect (user + system, all its threads), and the
 # share of wall time it was on a CPU (CPU per connect × connects/s). A share near 1 means the client process is
 # the bottleneck, so its rate is what its own per-connect work costs, not the kernel or the server.
-CONNECT_CLIENTS = ["c", "deno_native", "bun", "deno", "node", "c_tcp", "bun_tcp", "deno_tcp", "node_tcp"]
 connect_cpu = {}
 for workload in ["connects", "connects_seq"]:
-    for who in CONNECT_CLIENTS:
-        runs = raw.get(workload, {}).get(who)
-        if not runs or len(runs[0]) < 2:
+    for who, runs in raw.get(workload, {}).items():
+        if len(runs[0]) < 2:
             continue
         cpu = med(workload, who, 1)
         connect_cpu[f"{who}_{workload}_cpu_us"] = cpu
