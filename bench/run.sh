@@ -64,6 +64,7 @@ cc -O2 -pthread -o "$LOAD" test/peers/http_load.c
 port() { echo $((20000 + RANDOM % 30000)); }
 VECHO=$(port) VSINK=$((VECHO + 1)) TECHO=$((VECHO + 2)) TSINK=$((VECHO + 3)) VACL=$((VECHO + 4)) TACL=$((VECHO + 5))
 "$PEER" echo-server "$VECHO" >/dev/null &
+VECHO_PID=$!
 "$PEER" sink-server "$VSINK" >/dev/null &
 "$PEER" echo-server "$TECHO" tcp >/dev/null &
 "$PEER" sink-server "$TSINK" tcp >/dev/null &
@@ -75,6 +76,18 @@ python3 test/peers/vmm_mux.py "$MUX" --shutdown ch >/dev/null &
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$MUX_DIR"' EXIT
 sleep 0.5
 for _ in $(seq 100); do [[ -S $MUX ]] && break; sleep 0.1; done
+
+# After a client with 10,000 connections exits, the guest kernel takes seconds to tear them down, and a connect
+# made meanwhile can hit the kernel's 2 s connect timeout (measured: C's own connects then fail with ETIMEDOUT
+# for ~3 s). So each row starts once the vsock echo server holds no connections from the rows before it.
+ECHO_FDS=$(ls "/proc/$VECHO_PID/fd" | wc -l)
+settle() {
+  for ((i = 0; i < 600; i++)); do
+    (($(ls "/proc/$VECHO_PID/fd" 2>/dev/null | wc -l) <= ECHO_FDS)) && return
+    sleep 0.1
+  done
+  echo "bench: the echo server still holds $(ls "/proc/$VECHO_PID/fd" | wc -l) fds after 60 s" >&2
+}
 
 declare -A CMD=(
   [c]="$PEER"
@@ -248,11 +261,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
   for w in $rows; do
     for who in ${WHO[$w]}; do
       [[ -z $PICK || " $PICK " == *" $who "* || " $PICK " == *" $w:$who "* ]] || continue
+      settle
       if out=$(bounded run_one "$w" "$who" 2>/tmp/bench-err); then
         echo "$w $who $out" >>"$raw"
       else
-        # The error's own line (a runtime prints its stack after it), then the last lines.
-        echo "bench: $w $who failed: $(grep -m1 -i 'error' /tmp/bench-err) / $(tail -3 /tmp/bench-err)" >&2
+        # The error's own line ("VsockError: ...", Deno's "error: ..."; not a quoted source line that says
+        # "error"), then the last lines.
+        echo "bench: $w $who failed: $(grep -m1 -E 'Error: |^error: ' /tmp/bench-err) / $(tail -3 /tmp/bench-err)" >&2
       fi
     done
   done
