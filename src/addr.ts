@@ -14,10 +14,9 @@ import {
   VMADDR_FLAG_TO_HOST,
   VMADDR_PORT_ANY,
 } from "./constants.ts";
+import { readU16, readU32, writeU16, writeU32 } from "./host_order.ts";
 
 const U32_MAX = 0xffffffff;
-/** sockaddr_vm is in host byte order. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const CID_WORDS: Record<string, number> = {
   "*": VMADDR_CID_ANY,
@@ -111,24 +110,19 @@ export class VsockAddr {
     if (bytes.byteLength !== SOCKADDR_VM_SIZE) {
       throw new RangeError(`sockaddr_vm must be ${SOCKADDR_VM_SIZE} bytes, got ${bytes.byteLength}`);
     }
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const family = view.getUint16(0, LITTLE_ENDIAN);
+    // sockaddr_vm is in host byte order.
+    const family = readU16(bytes, 0);
     if (family !== AF_VSOCK) throw new TypeError(`not a vsock address: family ${family}, expected ${AF_VSOCK}`);
-    return new VsockAddr(
-      view.getUint32(8, LITTLE_ENDIAN),
-      view.getUint32(4, LITTLE_ENDIAN),
-      (bytes[12] & VMADDR_FLAG_TO_HOST) !== 0,
-    );
+    return new VsockAddr(readU32(bytes, 8), readU32(bytes, 4), (bytes[12] & VMADDR_FLAG_TO_HOST) !== 0);
   }
 
   /** Packs the 16-byte `struct sockaddr_vm` the kernel takes, in host byte order. */
   toBytes(): Uint8Array {
     const bytes = new Uint8Array(SOCKADDR_VM_SIZE);
-    const view = new DataView(bytes.buffer);
-    view.setUint16(0, AF_VSOCK, LITTLE_ENDIAN); // svm_family
+    writeU16(bytes, 0, AF_VSOCK); // svm_family
     // @2 svm_reserved1 stays 0
-    view.setUint32(4, this.port, LITTLE_ENDIAN); // svm_port
-    view.setUint32(8, this.cid, LITTLE_ENDIAN); // svm_cid
+    writeU32(bytes, 4, this.port); // svm_port
+    writeU32(bytes, 8, this.cid); // svm_cid
     bytes[12] = this.toHost ? VMADDR_FLAG_TO_HOST : 0; // svm_flags; 13..15 svm_zero
     return bytes;
   }

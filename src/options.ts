@@ -9,6 +9,7 @@
  */
 import { AF_VSOCK, SOL_SOCKET } from "./constants.ts";
 import { check } from "./errors.ts";
+import { readI32, readI64, readU64, writeU32, writeU64 } from "./host_order.ts";
 import { libc } from "./socket.ts";
 
 const SO_VM_SOCKETS_BUFFER_SIZE = 0;
@@ -83,12 +84,12 @@ export function validateOptions(options: SocketOptions): void {
 function getU64(fd: number, name: number, what: string): number {
   const value = new Uint8Array(8);
   check(libc.getsockopt(fd, AF_VSOCK, name, value, new Uint32Array([8])), `getsockopt(${what})`);
-  return Number(new DataView(value.buffer).getBigUint64(0, true));
+  return readU64(value, 0);
 }
 
 function setU64(fd: number, name: number, what: string, v: number): void {
   const value = new Uint8Array(8);
-  new DataView(value.buffer).setBigUint64(0, BigInt(v), true);
+  writeU64(value, 0, v);
   check(libc.setsockopt(fd, AF_VSOCK, name, value), `setsockopt(${what})`);
 }
 
@@ -96,12 +97,12 @@ function setU64(fd: number, name: number, what: string, v: number): void {
 export function getIntOption(fd: number, name: number, what: string): number {
   const value = new Uint8Array(4);
   check(libc.getsockopt(fd, SOL_SOCKET, name, value, new Uint32Array([4])), `getsockopt(${what})`);
-  return new DataView(value.buffer).getInt32(0, true);
+  return readI32(value, 0);
 }
 
 function setInt(fd: number, name: number, what: string, v: number): void {
   const value = new Uint8Array(4);
-  new DataView(value.buffer).setInt32(0, v, true);
+  writeU32(value, 0, v);
   check(libc.setsockopt(fd, SOL_SOCKET, name, value), `setsockopt(${what})`);
 }
 
@@ -121,8 +122,7 @@ export function getOption(fd: number, name: keyof SocketOptions): number | boole
         libc.getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, value, new Uint32Array([16])),
         "getsockopt(SO_VM_SOCKETS_CONNECT_TIMEOUT)",
       );
-      const view = new DataView(value.buffer);
-      return Number(view.getBigInt64(0, true)) * 1000 + Math.round(Number(view.getBigInt64(8, true)) / 1000);
+      return readI64(value, 0) * 1000 + Math.round(readI64(value, 8) / 1000); // struct timeval
     }
     case "receiveBufferSize":
       return getIntOption(fd, SO_RCVBUF, "SO_RCVBUF");
@@ -146,9 +146,8 @@ export function setOption<K extends keyof SocketOptions>(fd: number, name: K, va
     case "connectTimeout": {
       const ms = value as number;
       const tv = new Uint8Array(16);
-      const view = new DataView(tv.buffer);
-      view.setBigInt64(0, BigInt(Math.floor(ms / 1000)), true);
-      view.setBigInt64(8, BigInt((ms % 1000) * 1000), true);
+      writeU64(tv, 0, Math.floor(ms / 1000)); // struct timeval: seconds,
+      writeU64(tv, 8, (ms % 1000) * 1000); // microseconds
       check(
         libc.setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, tv),
         "setsockopt(SO_VM_SOCKETS_CONNECT_TIMEOUT)",
@@ -164,18 +163,18 @@ export function setOption<K extends keyof SocketOptions>(fd: number, name: K, va
   }
 }
 
+const APPLY_ORDER = [
+  "bufferMaxSize",
+  "bufferMinSize",
+  ...SOCKET_OPTION_NAMES.filter((n) => !n.startsWith("bufferM")),
+] as const;
+
 /**
  * Applies the options given at creation. The limits go first so a size
  * outside today's [min, max] is not clamped before the limit moves.
  */
 export function applyOptions(fd: number, options: SocketOptions): void {
-  for (
-    const name of [
-      "bufferMaxSize",
-      "bufferMinSize",
-      ...SOCKET_OPTION_NAMES.filter((n) => !n.startsWith("bufferM")),
-    ] as const
-  ) {
+  for (const name of APPLY_ORDER) {
     const value = options[name];
     if (value !== undefined) setOption(fd, name, value as never);
   }

@@ -8,6 +8,7 @@
  */
 import { resolve } from "node:path";
 import { VMADDR_PORT_ANY } from "../constants.ts";
+import { writeU16 } from "../host_order.ts";
 
 /** `AF_UNIX`, the `sun_family` of a `sockaddr_un`. */
 export const AF_UNIX = 1;
@@ -17,8 +18,6 @@ export const SOCKADDR_UN_SIZE = 110;
 export const MAX_PATH_BYTES = 107;
 
 const U32_MAX = 0xffffffff;
-/** `sa_family_t` is in host byte order. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const SCHEME = "unix://";
 
 /** Checks a socket path: a non-empty string without NUL bytes, made absolute, that fits `sun_path`. */
@@ -54,7 +53,7 @@ function port(value: unknown): number {
 /** Packs `path` (already checked) into a zero-filled `sockaddr_un`. */
 export function sockaddrUn(path: string): Uint8Array {
   const bytes = new Uint8Array(SOCKADDR_UN_SIZE);
-  new DataView(bytes.buffer).setUint16(0, AF_UNIX, LITTLE_ENDIAN); // sun_family
+  writeU16(bytes, 0, AF_UNIX); // sun_family, in host byte order
   const encoded = new TextEncoder().encode(path);
   if (encoded.byteLength > MAX_PATH_BYTES) {
     throw new RangeError(`Unix socket path "${path}" is ${encoded.byteLength} bytes; at most ${MAX_PATH_BYTES} fit`);

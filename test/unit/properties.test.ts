@@ -20,6 +20,17 @@ import fc from "fast-check";
 import { connect, HybridAddr, listen, VsockAddr, VsockError } from "../../mod.ts";
 import { serve } from "../../http.ts";
 import { parseHybridConnect } from "../../src/hybrid/connect.ts";
+import {
+  LITTLE_ENDIAN,
+  readI32,
+  readI64,
+  readU16,
+  readU32,
+  readU64,
+  writeU16,
+  writeU32,
+  writeU64,
+} from "../../src/host_order.ts";
 import { openFds, withTimeout } from "../helpers.ts";
 
 /** Runs `f`; an error other than the documented three fails the property. */
@@ -106,6 +117,35 @@ test("VsockAddr.fromBytes: any bytes give an address that packs back, or a TypeE
   );
   fc.assert(
     fc.property(fc.anything(), (value) => void onlyDocumentedErrors(() => VsockAddr.fromBytes(value as Uint8Array))),
+  );
+});
+
+test("host byte order: the kernel-integer readers and writers agree with a DataView in this host's order", () => {
+  const host = LITTLE_ENDIAN;
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 24, maxLength: 24 }),
+      fc.nat({ max: 8 }),
+      fc.integer({ min: 0, max: 0xffffffff }),
+      fc.maxSafeNat(),
+      (bytes, at, u32, u64) => {
+        const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        assert.equal(readU16(bytes, at), view.getUint16(at, host));
+        assert.equal(readU32(bytes, at), view.getUint32(at, host));
+        assert.equal(readI32(bytes, at), view.getInt32(at, host));
+        assert.equal(readU64(bytes, at), Number(view.getBigUint64(at, host)));
+        assert.equal(readI64(bytes, at), Number(view.getBigInt64(at, host)));
+        const mine = new Uint8Array(24), theirs = new DataView(new ArrayBuffer(24));
+        writeU16(mine, at, u32 & 0xffff), theirs.setUint16(at, u32 & 0xffff, host);
+        writeU32(mine, at + 2, u32), theirs.setUint32(at + 2, u32, host);
+        writeU64(mine, at + 8, u64), theirs.setBigUint64(at + 8, BigInt(u64), host);
+        assert.deepEqual(mine, new Uint8Array(theirs.buffer));
+        // A negative int is written as its two's complement, as C stores it.
+        writeU32(mine, at, -u32 | 0), theirs.setInt32(at, -u32 | 0, host);
+        assert.deepEqual(mine, new Uint8Array(theirs.buffer));
+      },
+    ),
+    { numRuns: 3000 },
   );
 });
 
