@@ -109,7 +109,12 @@ class BunStream implements StreamIO {
   };
 
   #wake(): void {
-    for (const wake of [...this.#readers.splice(0), ...this.#writers.splice(0)]) wake();
+    // Every data/drain callback lands here, mostly with nobody parked: no arrays made then.
+    if (this.#readers.length === 0 && this.#writers.length === 0) return;
+    const woken = this.#readers.concat(this.#writers);
+    this.#readers = [];
+    this.#writers = [];
+    for (const wake of woken) wake();
   }
 
   /** Waits for the next callback, holding a ref so the process stays up meanwhile. */

@@ -5,12 +5,12 @@
  * @module
  */
 import { VsockAddr } from "./addr.ts";
-import { SO_ERROR, SOCKADDR_VM_SIZE } from "./constants.ts";
+import { SO_ERROR } from "./constants.ts";
 import type { VsockConn } from "./conn.ts";
 import { check, VsockError } from "./errors.ts";
 import { applyOptions, getIntOption, type SocketOptions, validateOptions } from "./options.ts";
 import type { VsockSeqpacketConn } from "./seqpacket.ts";
-import { getReactor, libc, parseType, socketAddress, type SocketType, vsockSocket } from "./socket.ts";
+import { getReactor, libc, parseType, queryAddress, socketAddress, type SocketType, vsockSocket } from "./socket.ts";
 import { unwatch } from "./reactor.ts";
 import { wrapConnected } from "./wrap.ts";
 import { type HybridAddr, isHybridString } from "./hybrid/addr.ts";
@@ -77,10 +77,8 @@ function parseOptions(options: ConnectOptions | string): Parsed {
 
 /** The peer's address if `fd`'s connect has completed; `undefined` while it is still in progress or failed. */
 function connectedPeer(fd: number): VsockAddr | undefined {
-  const bytes = new Uint8Array(SOCKADDR_VM_SIZE);
-  const length = new Uint32Array([SOCKADDR_VM_SIZE]);
-  if (libc.getpeername(fd, bytes, length) !== 0) return undefined; // ENOTCONN: not yet (or refused: the wait reports it)
-  return VsockAddr.fromBytes(bytes.subarray(0, length[0]));
+  const peer = queryAddress(fd, "getpeername"); // ENOTCONN: not yet (or refused: the wait reports it)
+  return typeof peer === "number" ? undefined : peer;
 }
 
 /**
@@ -187,8 +185,9 @@ async function connectVsock(options: ConnectOptions | string): Promise<VsockConn
   let remote: VsockAddr;
   try {
     applyOptions(fd, socketOptions);
-    let r = libc.connect(fd, address.toBytes());
-    while (r === -EINTR) r = libc.connect(fd, address.toBytes());
+    const sockaddr = address.toBytes();
+    let r = libc.connect(fd, sockaddr);
+    while (r === -EINTR) r = libc.connect(fd, sockaddr);
     // EAGAIN is not a connect result vsock(7) lists, yet one Deno run in the test VM (200 clients connecting
     // at once) got it. Whether errno was overwritten before it was read or the kernel said so is not pinned
     // down; either way the socket is the authority, so it is treated as in progress and SO_ERROR decides.

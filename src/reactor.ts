@@ -13,6 +13,7 @@
  */
 import type { Adapter, EpollWaiter, Libc } from "../ffi/mod.ts";
 import { check } from "./errors.ts";
+import { readU32, writeU32 } from "./host_order.ts";
 
 const EPOLLIN = 0x1;
 const EPOLLOUT = 0x4;
@@ -41,7 +42,6 @@ export class Reactor {
   readonly #epfd: number;
   readonly #wakeFd: number;
   readonly #waiter: EpollWaiter;
-  readonly #view: DataView;
   readonly #eventSize: number;
   readonly #dataOffset: number;
   readonly #fds = new Map<number, Parked>();
@@ -59,15 +59,12 @@ export class Reactor {
     this.#wakeFd = check(this.#libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
     this.#control(EPOLL_CTL_ADD, this.#wakeFd, EPOLLIN);
     this.#waiter = adapter.createEpollWaiter(this.#epfd, MAX_EVENTS);
-    const events = this.#waiter.events;
-    this.#view = new DataView(events.buffer, events.byteOffset, events.byteLength);
   }
 
   #control(op: number, fd: number, events: number): number {
-    const view = new DataView(this.#event.buffer);
-    view.setUint32(0, events >>> 0, true);
-    view.setUint32(this.#dataOffset, fd, true);
-    view.setUint32(this.#dataOffset + 4, 0, true);
+    writeU32(this.#event, 0, events);
+    writeU32(this.#event, this.#dataOffset, fd);
+    writeU32(this.#event, this.#dataOffset + 4, 0);
     return this.#libc.epoll_ctl(this.#epfd, op, fd, this.#event);
   }
 
@@ -132,8 +129,8 @@ export class Reactor {
   #dispatch(count: number): void {
     for (let i = 0; i < count; i++) {
       const at = i * this.#eventSize;
-      const events = this.#view.getUint32(at, true);
-      const fd = this.#view.getUint32(at + this.#dataOffset, true);
+      const events = readU32(this.#waiter.events, at);
+      const fd = readU32(this.#waiter.events, at + this.#dataOffset);
       if (fd === this.#wakeFd) {
         const drain = new Uint8Array(8);
         while (this.#libc.read(this.#wakeFd, drain) > 0) { /* until EAGAIN */ }
@@ -145,8 +142,8 @@ export class Reactor {
   }
 
   #wake(parked: Parked, events: number): void {
-    if (events & (EPOLLIN | EPOLLRDHUP)) this.#release(parked.read.splice(0));
-    if (events & EPOLLOUT) this.#release(parked.write.splice(0));
+    if (events & (EPOLLIN | EPOLLRDHUP) && parked.read.length > 0) this.#release(parked.read.splice(0));
+    if (events & EPOLLOUT && parked.write.length > 0) this.#release(parked.write.splice(0));
   }
 
   #release(resolvers: (() => void)[]): void {

@@ -49,12 +49,21 @@ export function parseType(type: unknown): SocketType {
   throw new TypeError(`type must be "stream" or "seqpacket", got ${String(type)}`);
 }
 
-/** The address `getsockname` or `getpeername` reports for `fd`. */
-export function socketAddress(fd: number, which: "getsockname" | "getpeername"): VsockAddr {
+/** The address `getsockname` or `getpeername` reports for `fd`, or the call's negative errno. */
+export function queryAddress(fd: number, which: "getsockname" | "getpeername"): VsockAddr | number {
   const bytes = new Uint8Array(SOCKADDR_VM_SIZE);
   const length = new Uint32Array([SOCKADDR_VM_SIZE]);
-  check(libc[which](fd, bytes, length), which);
-  return VsockAddr.fromBytes(bytes.subarray(0, length[0]));
+  const r = libc[which](fd, bytes, length);
+  if (r !== 0) return r;
+  // A subarray only for a short answer, which fromBytes rejects (the common case allocates no view).
+  return VsockAddr.fromBytes(length[0] === SOCKADDR_VM_SIZE ? bytes : bytes.subarray(0, length[0]));
+}
+
+/** The address `getsockname` or `getpeername` reports for `fd`; throws a `VsockError` if the call fails. */
+export function socketAddress(fd: number, which: "getsockname" | "getpeername"): VsockAddr {
+  const address = queryAddress(fd, which);
+  if (typeof address === "number") check(address, which);
+  return address as VsockAddr;
 }
 
 /**
