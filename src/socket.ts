@@ -82,9 +82,10 @@ export function streamError(errno: number, syscall: string): Error {
 
 /**
  * Turns a connected non-blocking fd into a stream: the runtime's own event
- * loop when it can adopt fds, else the reactor. On failure the fd is closed.
+ * loop when it can adopt fds, else the reactor (with `busyPollUs`, see
+ * `connect()`'s `busyPoll`). On failure the fd is closed.
  */
-export async function openStream(fd: number): Promise<StreamIO> {
+export async function openStream(fd: number, busyPollUs = 0): Promise<StreamIO> {
   if (adapter.adoptStream) {
     // The runtime's loop watches the fd from now on; ours lets go (a no-op unless connect() left it registered).
     unwatch(fd);
@@ -96,5 +97,5 @@ export async function openStream(fd: number): Promise<StreamIO> {
     }
   }
   // The stream joins the reactor at its first EAGAIN (an fd connect() left registered stays so).
-  return new PolledStream(fd, getReactor(), libc);
+  return new PolledStream(fd, getReactor(), libc, busyPollUs);
 }

@@ -10,14 +10,15 @@ import { VsockConn } from "./conn.ts";
 import { makeBlocking, VsockSeqpacketConn } from "./seqpacket.ts";
 import { getReactor, libc, openStream, type SocketType } from "./socket.ts";
 
-/** A stream connection, or a message connection for `"seqpacket"`. */
+/** A stream connection, or a message connection for `"seqpacket"`; `busyPollUs` as in `connect()`. */
 export async function wrapConnected(
   fd: number,
   type: SocketType,
   local: VsockAddr,
   remote: VsockAddr,
+  busyPollUs = 0,
 ): Promise<VsockConn | VsockSeqpacketConn> {
-  if (type === "stream") return new VsockConn(await openStream(fd), fd, local, remote);
+  if (type === "stream") return new VsockConn(await openStream(fd, busyPollUs), fd, local, remote);
   // Message sockets always use the reactor: a runtime's own stream loop would not keep boundaries.
   const loop = getReactor();
   try {

@@ -99,6 +99,8 @@ test("bad options are rejected before any socket is made", async () => {
   await assert.rejects(connect({ cid: 1, port: 2 ** 32 }), RangeError);
   await assert.rejects(connect({ cid: 1.5, port: 1 }), TypeError);
   await assert.rejects(connect({ cid: 1, port: 1, timeout: -5 }), RangeError);
+  await assert.rejects(connect({ cid: 1, port: 1, busyPoll: -1 }), RangeError);
+  await assert.rejects(connect({ cid: 1, port: 1, busyPoll: Number.NaN }), RangeError);
   await assert.rejects(connect("1:x"), TypeError);
   assert.equal(openFds(), before);
 });
