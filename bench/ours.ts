@@ -8,4 +8,5 @@ import { connect } from "../mod.ts";
 import { main } from "./workloads.ts";
 
 const uds = process.argv[2] === "--uds" ? process.argv.splice(2, 2)[1] : undefined;
-await main((port) => uds === undefined ? connect({ cid: 1, port }) : connect({ uds, port }));
+const busyPoll = process.argv[2] === "--busy-poll" ? Number(process.argv.splice(2, 2)[1]) : undefined;
+await main((port) => uds === undefined ? connect({ cid: 1, port, busyPoll }) : connect({ uds, port }));

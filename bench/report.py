@@ -49,6 +49,10 @@ ratios = {
     "node_pingpong_vs_node_tcp": vs("pingpong", "node", "node_tcp"),
     "node_stream_vs_node_tcp": vs("stream", "node", "node_tcp"),
     "node_many_vs_deno_native": vs("many", "node", "deno_native"),
+    "deno_busypoll_pingpong_vs_deno_native": vs("pingpong", "deno_busypoll", "deno_native"),
+    "deno_busypoll_pingpong_vs_deno": vs("pingpong", "deno_busypoll", "deno"),
+    "node_busypoll_pingpong_vs_c": vs("pingpong", "node_busypoll", "c"),
+    "node_busypoll_pingpong_vs_node": vs("pingpong", "node_busypoll", "node"),
 }
 
 # Hybrid vsock (through test/peers/vmm_mux.py, a python3 VMM muxer) against the

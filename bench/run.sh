@@ -20,6 +20,8 @@
 # against plain AF_VSOCK, in one run. The mux's own hops are in those figures.
 # The http family loads each HTTP server with one C client (test/peers/http_load.c):
 # keep-alive POSTs of 64 B and 64 KiB echoed back, 1 and 16 connections.
+# The *_busypoll clients are ours with connect()'s busyPoll window at 500 µs (Deno and Node: Bun's streams
+# run on Bun's own loop, where the option does nothing), in the pingpong family.
 # The forward family puts `vsock forward` (cli.ts) on each runtime, and socat, between a
 # TCP client and the vsock servers.
 set -euo pipefail
@@ -102,10 +104,12 @@ declare -A CMD=(
   [node]="$NODE bench/ours.ts"
   [node_hybrid]="$NODE bench/ours.ts --uds $MUX"
   [node_tcp]="$NODE bench/tcp.ts"
+  [deno_busypoll]="$DENO run --allow-ffi bench/ours.ts --busy-poll 500"
+  [node_busypoll]="$NODE bench/ours.ts --busy-poll 500"
 )
 # workload -> clients (vsock clients talk to the vsock servers, *_tcp ones to the TCP servers)
 declare -A WHO=(
-  [pingpong]="c python3 deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp c_hybrid bun_hybrid deno_hybrid node_hybrid"
+  [pingpong]="c python3 deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp c_hybrid bun_hybrid deno_hybrid node_hybrid deno_busypoll node_busypoll"
   [stream]="c socat deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp c_hybrid bun_hybrid deno_hybrid node_hybrid"
   [connects]="c deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp"
   [connects_seq]="c deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp"
