@@ -11,6 +11,7 @@ import { check, VsockError } from "./errors.ts";
 import { applyOptions, getIntOption, type SocketOptions, validateOptions } from "./options.ts";
 import type { VsockSeqpacketConn } from "./seqpacket.ts";
 import { getReactor, libc, parseType, queryAddress, socketAddress, type SocketType, vsockSocket } from "./socket.ts";
+import { checkBusyPoll } from "./polled_stream.ts";
 import { unwatch } from "./reactor.ts";
 import { wrapConnected } from "./wrap.ts";
 import { type HybridAddr, isHybridString } from "./hybrid/addr.ts";
@@ -73,10 +74,8 @@ function parseOptions(options: ConnectOptions | string): Parsed {
   if (options === null || typeof options !== "object") {
     throw new TypeError("connect() takes an options object or a vsock address string");
   }
-  const { timeout, signal, busyPoll = 0 } = options;
-  if (!(typeof busyPoll === "number" && busyPoll >= 0 && busyPoll <= 1_000_000)) {
-    throw new RangeError(`connect() busyPoll must be between 0 and 1,000,000 microseconds, got ${String(busyPoll)}`);
-  }
+  const { timeout, signal } = options;
+  const busyPoll = checkBusyPoll(options.busyPoll);
   if (timeout !== undefined && !(typeof timeout === "number" && timeout >= 0 && Number.isFinite(timeout))) {
     throw new RangeError(`connect() timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
   }

@@ -15,6 +15,15 @@ import { check, VsockError } from "./errors.ts";
 import type { Direction, Reactor } from "./reactor.ts";
 import { EAGAIN, EBADF, EINTR, EPIPE } from "./errno.ts";
 
+/** Checks `connect()`'s `busyPoll` option (µs, 0 = off) before any socket exists. */
+export function checkBusyPoll(value: unknown): number {
+  if (value === undefined) return 0;
+  if (!(typeof value === "number" && value >= 0 && value <= 1_000_000)) {
+    throw new RangeError(`connect() busyPoll must be between 0 and 1,000,000 microseconds, got ${String(value)}`);
+  }
+  return value;
+}
+
 /** See the module comment. Owns `fd` and closes it exactly once. */
 export class PolledStream implements StreamIO {
   readonly #fd: number;

@@ -10,6 +10,7 @@ import { SOCKET_OPTION_NAMES } from "../options.ts";
 import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, VMADDR_PORT_ANY } from "../constants.ts";
 import { VsockConn } from "../conn.ts";
 import { VsockError } from "../errors.ts";
+import { checkBusyPoll } from "../polled_stream.ts";
 import { getReactor, libc, openStream } from "../socket.ts";
 import { AF_UNIX, HybridAddr } from "./addr.ts";
 import { readReply, sendRequest } from "./handshake.ts";
@@ -50,6 +51,8 @@ export interface HybridConnectOptions {
   signal?: AbortSignal;
   /** Milliseconds for the whole connect, retries included, before `ETIMEDOUT`. */
   timeout?: number;
+  /** Busy-poll window in µs, as `connect()`'s `busyPoll` for `AF_VSOCK` (Deno and Node; default 0: off). */
+  busyPoll?: number;
   /** Hybrid vsock carries byte streams only. */
   type?: "stream";
   /** Not for hybrid addresses: the VMM's socket path (`uds`) says which VM. */
@@ -61,6 +64,7 @@ const VSOCK_ONLY = ["cid", "toHost", ...SOCKET_OPTION_NAMES] as const;
 
 interface Parsed {
   address: HybridAddr;
+  busyPoll: number;
   handshakeTimeout: number;
   retries: number;
   signal?: AbortSignal;
@@ -82,7 +86,12 @@ function milliseconds(value: unknown, name: string, positive: boolean): number |
 /** Validates hybrid `connect()` input before any socket exists. */
 export function parseHybridConnect(options: HybridConnectOptions | string): Parsed {
   if (typeof options === "string") {
-    return { address: checkedPort(HybridAddr.parse(options)), handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT, retries: 0 };
+    return {
+      address: checkedPort(HybridAddr.parse(options)),
+      busyPoll: 0,
+      handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT,
+      retries: 0,
+    };
   }
   const record = options as unknown as Record<string, unknown>;
   for (const key of VSOCK_ONLY) {
@@ -104,6 +113,7 @@ export function parseHybridConnect(options: HybridConnectOptions | string): Pars
   }
   return {
     address: checkedPort(new HybridAddr(options.uds, options.port)),
+    busyPoll: checkBusyPoll(options.busyPoll),
     handshakeTimeout: milliseconds(options.handshakeTimeout, "handshakeTimeout", true) ?? DEFAULT_HANDSHAKE_TIMEOUT,
     retries,
     signal,
@@ -226,7 +236,7 @@ function retryable(error: unknown): boolean {
 
 /** See `connect()`: the hybrid vsock branch. */
 export async function connectHybrid(options: HybridConnectOptions | string): Promise<VsockConn<HybridAddr>> {
-  const { address, handshakeTimeout, retries, signal, timeout } = parseHybridConnect(options);
+  const { address, busyPoll, handshakeTimeout, retries, signal, timeout } = parseHybridConnect(options);
   signal?.throwIfAborted();
   // One signal for "stop everything": the caller's abort or the overall timeout.
   const control = new AbortController();
@@ -251,7 +261,7 @@ export async function connectHybrid(options: HybridConnectOptions | string): Pro
         const [fd, hostPort] = await attempt(address, handshakeTimeout, control.signal);
         const local = new HybridAddr(address.path, hostPort);
         // The connection owns the fd from here; openStream closes it if it fails.
-        return new VsockConn(await openStream(fd), fd, local, address);
+        return new VsockConn(await openStream(fd, busyPoll), fd, local, address);
       } catch (error) {
         if (control.signal.aborted || left === 0 || !retryable(error)) throw error;
       }

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { connect, HybridAddr, listen, VMADDR_PORT_ANY, VsockError } from "../../mod.ts";
 import { AF_UNIX, SOCKADDR_UN_SIZE, sockaddrUn } from "../../src/hybrid/addr.ts";
+import { parseHybridConnect } from "../../src/hybrid/connect.ts";
 import { libc } from "../../src/socket.ts";
 import { eventually, openFds, withTimeout } from "../helpers.ts";
 import { concat, pattern, sha256 } from "../e2e/data.ts";
@@ -126,6 +127,7 @@ test("connect/listen: hybrid options are checked before any socket exists", asyn
     [{ uds: "/x", port: 1, retries: 1.5 }, "RangeError", /retries/],
     [{ uds: "/x", port: 1, handshakeTimeout: 0 }, "RangeError", /handshakeTimeout must be a positive/],
     [{ uds: "/x", port: 1, timeout: -1 }, "RangeError", /timeout/],
+    [{ uds: "/x", port: 1, busyPoll: -1 }, "RangeError", /busyPoll/],
     [{ uds: "/x", port: 1, signal: "no" }, "TypeError", /AbortSignal/],
     [{ uds: "/x", port: VMADDR_PORT_ANY }, "RangeError", /needs a guest port/],
     [{ uds: "", port: 1 }, "TypeError", /non-empty path/],
@@ -155,6 +157,22 @@ test("handshake: one CONNECT write, OK checked by prefix, echo both ways, honest
     await conn.writeAll(new TextEncoder().encode("ping"));
     assert.equal(new TextDecoder().decode(await readN(conn, 4)), "ping");
     assert.equal(vmm.earlyBytes, false);
+  } finally {
+    await vmm.close();
+  }
+});
+
+test("busyPoll applies to hybrid connections too: parsed as given, and 200 echoed round trips arrive intact", async () => {
+  const vmm = await FakeVmm.start();
+  try {
+    assert.equal(parseHybridConnect({ uds: vmm.path, port: 52, busyPoll: 1_000 }).busyPoll, 1_000);
+    assert.equal(parseHybridConnect({ uds: vmm.path, port: 52 }).busyPoll, 0);
+    using conn = await connect({ uds: vmm.path, port: 52, busyPoll: 1_000 });
+    for (let i = 0; i < 200; i++) {
+      const message = new TextEncoder().encode(`round ${i}`);
+      await conn.writeAll(message);
+      assert.equal(new TextDecoder().decode(await readN(conn, message.byteLength)), `round ${i}`);
+    }
   } finally {
     await vmm.close();
   }
