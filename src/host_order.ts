@@ -49,21 +49,26 @@ export function readI32(bytes: Uint8Array, at: number): number {
   return readU32(bytes, at) | 0;
 }
 
+/** The offsets of a 64-bit integer's low and high 32-bit halves at `at`. */
+function halves(at: number): [number, number] {
+  return LITTLE_ENDIAN ? [at, at + 4] : [at + 4, at];
+}
+
 /** Reads the signed 64-bit integer at `at` as a number (exact up to 2^53). */
 export function readI64(bytes: Uint8Array, at: number): number {
-  const [low, high] = LITTLE_ENDIAN ? [at, at + 4] : [at + 4, at];
+  const [low, high] = halves(at);
   return readI32(bytes, high) * 2 ** 32 + readU32(bytes, low);
 }
 
 /** Reads the unsigned 64-bit integer at `at` as a number (exact up to 2^53). */
 export function readU64(bytes: Uint8Array, at: number): number {
-  const [low, high] = LITTLE_ENDIAN ? [at, at + 4] : [at + 4, at];
+  const [low, high] = halves(at);
   return readU32(bytes, high) * 2 ** 32 + readU32(bytes, low);
 }
 
 /** Writes `value`, an integer in [0, 2^53), as a 64-bit integer at `at`. */
 export function writeU64(bytes: Uint8Array, at: number, value: number): void {
-  const [low, high] = LITTLE_ENDIAN ? [at, at + 4] : [at + 4, at];
+  const [low, high] = halves(at);
   writeU32(bytes, low, value % 2 ** 32);
   writeU32(bytes, high, Math.floor(value / 2 ** 32));
 }
