@@ -64,7 +64,10 @@ export class PolledStream implements StreamIO {
     for (;;) {
       if (this.#closed) throw new VsockError({ errno: EPIPE, syscall: "send" });
       if (from.byteLength === 0) return 0;
-      const n = this.#libc.send(this.#fd, from, MSG_NOSIGNAL);
+      let n = this.#libc.send(this.#fd, from, MSG_NOSIGNAL);
+      // A vsock receiver frees its whole window in one credit update: a writer spinning then refills it at once,
+      // where a parked one leaves the peer idle for a hand-off.
+      if (n === -EAGAIN && this.#busyPollMs > 0) n = this.#spin(() => this.#libc.send(this.#fd, from, MSG_NOSIGNAL));
       if (n >= 0) {
         this.#answerDue = true;
         return n;
@@ -82,9 +85,14 @@ export class PolledStream implements StreamIO {
    */
   #busyPoll(into: Uint8Array): number {
     this.#answerDue = false;
+    return this.#spin(() => this.#libc.recv(this.#fd, into, 0));
+  }
+
+  /** Retries `op` while it returns `EAGAIN`, for up to the busy-poll window; returns its last result. */
+  #spin(op: () => number): number {
     const until = performance.now() + this.#busyPollMs;
     let n: number;
-    do n = this.#libc.recv(this.#fd, into, 0); while (n === -EAGAIN && performance.now() < until);
+    do n = op(); while (n === -EAGAIN && performance.now() < until);
     return n;
   }
 

@@ -3,7 +3,8 @@
  * over a Unix stream socket to a `node:net` peer on this machine: no vsock
  * traffic. What must hold: data arrives intact; a read after a send spins on
  * the JS thread for at most the window, once per send; a read with no send
- * before it parks at once, so an idle connection never holds the event loop.
+ * before it parks at once, so an idle connection never holds the event loop;
+ * a write that finds the window full spins at most the window, then parks.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -94,6 +95,46 @@ test("busyPoll: a read after a send spins at most the window, once; a read witho
     assert.equal(await second.result, null, "close ends the parked read");
   } finally {
     stream.close();
+    await server.close();
+  }
+});
+
+test("busyPoll: a write that finds the window full spins at most the window, parks, and loses nothing", async () => {
+  const WINDOW_US = 300_000;
+  let peerSocket: Socket | undefined;
+  let received = 0;
+  const server = await peer((socket) => {
+    peerSocket = socket;
+    socket.pause(); // the peer reads nothing until told: the client's window fills
+    socket.on("data", (d: Uint8Array) => received += d.byteLength);
+  });
+  const stream = dial(server.path, WINDOW_US);
+  const chunk = new Uint8Array(65_536).fill(7);
+  let sent = 0;
+  try {
+    let spun: { blocked: number; result: Promise<unknown> } | undefined;
+    for (let i = 0; i < 200; i++) {
+      const attempt = await loopBlockedMs(() => stream.write(chunk));
+      if (attempt.blocked >= WINDOW_US / 1000 - 20) {
+        spun = attempt;
+        break;
+      }
+      const parked = new Promise<"parked">((resolve) => setTimeout(() => resolve("parked"), 1_000));
+      const n = await Promise.race([attempt.result, parked]);
+      assert.notEqual(n, "parked", `a write parked without spinning, after ${sent} bytes went through`);
+      sent += n as number;
+    }
+    assert.ok(spun, `no write spun: ${sent} bytes went through without one`);
+    assert.ok(spun.blocked < WINDOW_US / 1000 + 1_000, `held the loop ${spun.blocked.toFixed(0)} ms`);
+    assert.ok(peerSocket, "the peer was connected");
+    peerSocket.resume(); // the spin gave up and parked; the peer's reads now wake the parked write
+    sent += (await spun.result) as number;
+    stream.closeWrite();
+    await new Promise<void>((resolve) => peerSocket?.once("end", resolve));
+    assert.equal(received, sent, "every byte a write reported sent arrived");
+  } finally {
+    stream.close();
+    peerSocket?.destroy(); // a paused peer would never see the end, and the server would wait for it
     await server.close();
   }
 });
