@@ -53,6 +53,10 @@ ratios = {
     "deno_busypoll_pingpong_vs_deno": vs("pingpong", "deno_busypoll", "deno"),
     "node_busypoll_pingpong_vs_c": vs("pingpong", "node_busypoll", "c"),
     "node_busypoll_pingpong_vs_node": vs("pingpong", "node_busypoll", "node"),
+    "deno_busypoll_stream_vs_deno_native": vs("stream", "deno_busypoll", "deno_native"),
+    "deno_busypoll_stream_vs_deno": vs("stream", "deno_busypoll", "deno"),
+    "node_busypoll_stream_vs_c": vs("stream", "node_busypoll", "c"),
+    "node_busypoll_stream_vs_node": vs("stream", "node_busypoll", "node"),
 }
 
 # Hybrid vsock (through test/peers/vmm_mux.py, a python3 VMM muxer) against the

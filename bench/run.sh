@@ -21,7 +21,7 @@
 # The http family loads each HTTP server with one C client (test/peers/http_load.c):
 # keep-alive POSTs of 64 B and 64 KiB echoed back, 1 and 16 connections.
 # The *_busypoll clients are ours with connect()'s busyPoll window at 500 µs (Deno and Node: Bun's streams
-# run on Bun's own loop, where the option does nothing), in the pingpong family.
+# run on Bun's own loop, where the option does nothing), in the pingpong and stream families.
 # The forward family puts `vsock forward` (cli.ts) on each runtime, and socat, between a
 # TCP client and the vsock servers.
 set -euo pipefail
@@ -110,7 +110,7 @@ declare -A CMD=(
 # workload -> clients (vsock clients talk to the vsock servers, *_tcp ones to the TCP servers)
 declare -A WHO=(
   [pingpong]="c python3 deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp c_hybrid bun_hybrid deno_hybrid node_hybrid deno_busypoll node_busypoll"
-  [stream]="c socat deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp c_hybrid bun_hybrid deno_hybrid node_hybrid"
+  [stream]="c socat deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp c_hybrid bun_hybrid deno_hybrid node_hybrid deno_busypoll node_busypoll"
   [connects]="c deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp"
   [connects_seq]="c deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp"
   [many]="deno_native bun deno node"
