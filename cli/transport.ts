@@ -39,6 +39,8 @@ export interface DialOptions {
   timeout?: number;
   /** Aborting gives up the dial. */
   signal?: AbortSignal;
+  /** vsock and hybrid vsock only: `connect()`'s `busyPoll` window in µs. */
+  busyPoll?: number;
 }
 
 function timeoutError(ms: number): Error {
@@ -80,11 +82,11 @@ export async function dial(endpoint: Endpoint, options: DialOptions = {}): Promi
     case "vsock":
     case "hybrid": {
       const { connect } = await import("../mod.ts");
-      const { timeout, signal } = options;
+      const { timeout, signal, busyPoll } = options;
       const conn = await connect(
         endpoint.kind === "vsock"
-          ? { cid: endpoint.cid, port: endpoint.port, timeout, signal }
-          : { uds: endpoint.path, port: endpoint.port, timeout, signal },
+          ? { cid: endpoint.cid, port: endpoint.port, timeout, signal, busyPoll }
+          : { uds: endpoint.path, port: endpoint.port, timeout, signal, busyPoll },
       );
       return new ConnDuplex(conn);
     }

@@ -5,7 +5,7 @@
  */
 import process from "node:process";
 import type { Duplex } from "node:stream";
-import { type Command, errorText, expectPositionals, intOption, parseCommand } from "../command.ts";
+import { busyPollOption, type Command, errorText, expectPositionals, intOption, parseCommand } from "../command.ts";
 import { formatEndpoint, parseEndpoint } from "../endpoint.ts";
 import { type Splice, splice } from "../splice.ts";
 import { dial, type Peer, serve } from "../transport.ts";
@@ -37,6 +37,8 @@ Options:
                          refused: accepted and closed at once, with a log line
   --connect-timeout MS   give up dialing TO after MS milliseconds
   --drain-timeout MS     on SIGINT/SIGTERM, end connections still open after MS milliseconds
+  --busy-poll US         TO is vsock: spin up to US microseconds before waiting for its data or
+                         send window (connect()'s busyPoll; Deno and Node; costs CPU)
   -v, --verbose          one line per connection on stderr: peer, bytes each way, duration, how it ended
   -q, --quiet            no log lines at all (errors included)
   -h, --help             this text
@@ -50,6 +52,7 @@ Exit codes: 0 stopped by a signal, 1 could not listen on FROM, 2 bad arguments.`
       "max-conns": { type: "string" },
       "connect-timeout": { type: "string" },
       "drain-timeout": { type: "string" },
+      "busy-poll": { type: "string" },
       verbose: { type: "boolean", short: "v" },
       quiet: { type: "boolean", short: "q" },
     });
@@ -63,6 +66,7 @@ Exit codes: 0 stopped by a signal, 1 could not listen on FROM, 2 bad arguments.`
     const maxConns = intOption(values["max-conns"], "--max-conns", 1);
     const connectTimeout = intOption(values["connect-timeout"], "--connect-timeout", 1);
     const drainTimeout = intOption(values["drain-timeout"], "--drain-timeout");
+    const busyPoll = busyPollOption(values["busy-poll"], to);
     if (values.verbose && values.quiet) throw new UsageError("--verbose and --quiet exclude each other");
     const quiet = values.quiet === true;
     const verbose = values.verbose === true;
@@ -105,7 +109,7 @@ Exit codes: 0 stopped by a signal, 1 could not listen on FROM, 2 bad arguments.`
       client.on("error", () => {}); // reported by the splice, or moot before it
       let server: Duplex;
       try {
-        server = await dial(to, { timeout: connectTimeout, signal: entry.dialing.signal });
+        server = await dial(to, { timeout: connectTimeout, signal: entry.dialing.signal, busyPoll });
       } catch (error) {
         client.destroy();
         log(`#${id} ${peer.text}: target ${target}: ${errorText(error)}; closed the client`);

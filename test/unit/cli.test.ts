@@ -27,6 +27,9 @@ import { FakeVmm } from "./fake_vmm.ts";
       [["forward", "tcp:1", "tcp:2", "--max-conns", "0"], /--max-conns must be an integer >= 1, got "0"/],
       [["forward", "tcp:1", "tcp:2", "--allow-cid", "3"], /--allow-cid needs a vsock: FROM endpoint/],
       [["forward", "tcp:1", "tcp:2", "--bogus"], /Unknown option '--bogus'/],
+      [["forward", "tcp:1", "tcp:2", "--busy-poll", "500"], /--busy-poll applies to a vsock: or hybrid .* not tcp:/],
+      [["forward", "tcp:1", "vsock:1:2", "--busy-poll", "2000000"], /--busy-poll must be at most 1000000/],
+      [["connect", "vsock:1:2", "--busy-poll=1.5"], /--busy-poll must be an integer >= 0, got "1.5"/],
       [["connect"], /missing ADDR/],
       [["connect", "vsock:x:1"], /invalid vsock CID "x"/],
       [["listen", "tcp:1", "--keep=3"], /Usage: vsock listen/],
@@ -92,7 +95,15 @@ import { FakeVmm } from "./fake_vmm.ts";
     const vmm = await FakeVmm.start();
     try {
       // Host -> guest: tcp in front of unix:///...?port=52; the fake VMM answers CONNECT 52 and echoes.
-      await using fwd = new Cli(argv, ["forward", "-v", "tcp:127.0.0.1:0", `unix://${vmm.path}?port=52`]);
+      // --busy-poll is accepted for a hybrid target (its effect is in cli_transport.test.ts).
+      await using fwd = new Cli(argv, [
+        "forward",
+        "-v",
+        "--busy-poll",
+        "200",
+        "tcp:127.0.0.1:0",
+        `unix://${vmm.path}?port=52`,
+      ]);
       const from = portOf(await fwd.listening());
       const data = pattern(300_000);
       assert.equal(sha256(await roundTrip(from, data)), sha256(data));
