@@ -151,6 +151,10 @@ forward = {
     "deno_fwd_pingpong_vs_socat": ratio(med("forward", "deno_fwd", 1), med("forward", "socat_fwd", 1)),
     "node_fwd_stream_vs_socat": vs("forward", "node_fwd", "socat_fwd"),
     "node_fwd_pingpong_vs_socat": ratio(med("forward", "node_fwd", 1), med("forward", "socat_fwd", 1)),
+    "deno_fwd_busypoll_stream_vs_socat": vs("forward", "deno_fwd_busypoll", "socat_fwd"),
+    "deno_fwd_busypoll_pingpong_vs_socat": ratio(med("forward", "deno_fwd_busypoll", 1), med("forward", "socat_fwd", 1)),
+    "node_fwd_busypoll_stream_vs_socat": vs("forward", "node_fwd_busypoll", "socat_fwd"),
+    "node_fwd_busypoll_pingpong_vs_socat": ratio(med("forward", "node_fwd_busypoll", 1), med("forward", "socat_fwd", 1)),
 }
 targets = {
     "bun_pingpong_vs_c": ("<=", 1.3),

@@ -23,7 +23,7 @@
 # The *_busypoll clients are ours with connect()'s busyPoll window at 500 µs (Deno and Node: Bun's streams
 # run on Bun's own loop, where the option does nothing), in the pingpong and stream families.
 # The forward family puts `vsock forward` (cli.ts) on each runtime, and socat, between a
-# TCP client and the vsock servers.
+# TCP client and the vsock servers; the *_fwd_busypoll forwarders run with --busy-poll 500 (Deno, Node).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ ${1:-} != --inside && ! -e /sys/module/vsock_loopback ]]; then
@@ -210,8 +210,10 @@ fwd_start() { # name command-prefix...: one forwarder to the sink, one to the ec
     socat "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr,fork" "VSOCK-CONNECT:1:$VSINK" &
     socat "TCP-LISTEN:$((p + 1)),bind=127.0.0.1,reuseaddr,fork" "VSOCK-CONNECT:1:$VECHO" &
   else
-    "$@" cli.ts forward -q "tcp:127.0.0.1:$p" "vsock:1:$VSINK" &
-    "$@" cli.ts forward -q "tcp:127.0.0.1:$((p + 1))" "vsock:1:$VECHO" &
+    local extra=()
+    [[ $name == *_busypoll ]] && extra=(--busy-poll 500)
+    "$@" cli.ts forward -q ${extra[@]+"${extra[@]}"} "tcp:127.0.0.1:$p" "vsock:1:$VSINK" &
+    "$@" cli.ts forward -q ${extra[@]+"${extra[@]}"} "tcp:127.0.0.1:$((p + 1))" "vsock:1:$VECHO" &
   fi
   for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && return
@@ -219,12 +221,14 @@ fwd_start() { # name command-prefix...: one forwarder to the sink, one to the ec
   done
   echo "bench: forwarder $name did not start" >&2
 }
-WHO[forward]="socat_fwd bun_fwd deno_fwd node_fwd"
+WHO[forward]="socat_fwd bun_fwd deno_fwd node_fwd deno_fwd_busypoll node_fwd_busypoll"
 if [[ " $FAMILIES " == *" forward "* ]]; then
   fwd_start socat_fwd
   fwd_start bun_fwd "$BUN"
   fwd_start deno_fwd "$DENO" run --allow-ffi --allow-net
   fwd_start node_fwd $NODE
+  fwd_start deno_fwd_busypoll "$DENO" run --allow-ffi --allow-net
+  fwd_start node_fwd_busypoll $NODE
 fi
 fwd_run() { # name -> "MiB/s µs/round"
   local p=${FWD_PORT[$1]}
