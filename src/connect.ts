@@ -40,8 +40,8 @@ export interface ConnectOptions extends SocketOptions {
    * request/response traffic with a fast peer a window of 200-1,000 µs cuts
    * the round trip (measured: Deno ping-pong 2.6 ms -> 1.1 ms, below Deno's
    * own vsock). A write that finds the send window full spins the same way
-   * before it parks (measured: Deno streaming 41 -> 51 MiB/s with 500 µs, as
-   * fast as Deno's own vsock). The price: the event loop runs nothing else
+   * before it parks (measured: Deno streaming 10-24 % faster with 500 µs,
+   * near Deno's own vsock). The price: the event loop runs nothing else
    * during the window, and a miss costs the whole window. Stream connections on
    * Deno and Node only; Bun's own event loop drives its streams, so there it has
    * no effect.
