@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { BUSY_POLL_MAX_US } from "../src/polled_stream.ts";
 import type { Endpoint } from "./endpoint.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -60,12 +61,14 @@ export function intOption(value: unknown, what: string, min = 0): number | undef
 
 /**
  * `--busy-poll US` for the connection dialed to `endpoint` (`connect()`'s `busyPoll`): an integer
- * 0-1,000,000, and only for a vsock or hybrid vsock endpoint, where the option exists.
+ * up to `BUSY_POLL_MAX_US`, and only for a vsock or hybrid vsock endpoint, where the option exists.
  */
 export function busyPollOption(value: unknown, endpoint: Endpoint): number | undefined {
   const us = intOption(value, "--busy-poll");
   if (us === undefined) return undefined;
-  if (us > 1_000_000) throw new UsageError(`--busy-poll must be at most 1000000 microseconds, got ${us}`);
+  if (us > BUSY_POLL_MAX_US) {
+    throw new UsageError(`--busy-poll must be at most ${BUSY_POLL_MAX_US} microseconds, got ${us}`);
+  }
   if (endpoint.kind !== "vsock" && endpoint.kind !== "hybrid") {
     throw new UsageError(`--busy-poll applies to a vsock: or hybrid unix:///PATH?port=N target, not ${endpoint.kind}:`);
   }

@@ -15,10 +15,13 @@ import { check, VsockError } from "./errors.ts";
 import type { Direction, Reactor } from "./reactor.ts";
 import { EAGAIN, EBADF, EINTR, EPIPE } from "./errno.ts";
 
+/** The largest `busyPoll` window, µs: one second of a spinning event loop. */
+export const BUSY_POLL_MAX_US = 1_000_000;
+
 /** Checks `connect()`'s `busyPoll` option (µs, 0 = off) before any socket exists. */
 export function checkBusyPoll(value: unknown): number {
   if (value === undefined) return 0;
-  if (!(typeof value === "number" && value >= 0 && value <= 1_000_000)) {
+  if (!(typeof value === "number" && value >= 0 && value <= BUSY_POLL_MAX_US)) {
     throw new RangeError(`connect() busyPoll must be between 0 and 1,000,000 microseconds, got ${String(value)}`);
   }
   return value;
