@@ -62,32 +62,33 @@ export function createBunAdapter(): Adapter {
   // thread, and every synchronous call runs on this one. (Binding `errno`
   // itself crashes Bun.) Typed arrays are passed to calls directly: ptr() of
   // a small typed array must not be cached, its storage can move.
-  const errnoView = new Int32Array(toArrayBuffer(errnoPtr, 0, 4));
-  const check = (r: number): number => (r < 0 ? -errnoView[0] : r);
+  const errno = new Int32Array(toArrayBuffer(errnoPtr, 0, 4));
+  // errno is read as check's argument, before check is entered (see Libc).
+  const check = (r: number, e: number): number => (r < 0 ? -e : r);
 
   const libc: Libc = {
-    socket: (d, t, p) => check(s.socket(d, t, p)),
-    bind: (fd, a) => check(s.bind(fd, a, a.byteLength)),
-    connect: (fd, a) => check(s.connect(fd, a, a.byteLength)),
-    listen: (fd, b) => check(s.listen(fd, b)),
-    accept4: (fd, a, l, f) => check(s.accept4(fd, a, l, f)),
-    getsockname: (fd, a, l) => check(s.getsockname(fd, a, l)),
-    getpeername: (fd, a, l) => check(s.getpeername(fd, a, l)),
-    getsockopt: (fd, lv, n, v, l) => check(s.getsockopt(fd, lv, n, v, l)),
-    setsockopt: (fd, lv, n, v) => check(s.setsockopt(fd, lv, n, v, v.byteLength)),
-    shutdown: (fd, how) => check(s.shutdown(fd, how)),
-    close: (fd) => check(s.close(fd)),
-    recv: (fd, b, f) => check(s.recv(fd, b, b.byteLength, f)),
-    send: (fd, b, f) => check(s.send(fd, b, b.byteLength, f)),
-    sendto: (fd, b, f, a) => check(s.sendto(fd, b, b.byteLength, f, a, a.byteLength)),
-    recvfrom: (fd, b, f, a, l) => check(s.recvfrom(fd, b, b.byteLength, f, a, l)),
-    read: (fd, b) => check(s.read(fd, b, b.byteLength)),
-    write: (fd, b) => check(s.write(fd, b, b.byteLength)),
-    ioctl: (fd, req, arg) => check(s.ioctl(fd, req, arg)),
-    open: (path, flags) => check(s.open(path, flags)),
-    epoll_create1: (f) => check(s.epoll_create1(f)),
-    epoll_ctl: (ep, op, fd, ev) => check(s.epoll_ctl(ep, op, fd, ev)),
-    eventfd: (i, f) => check(s.eventfd(i, f)),
+    socket: (d, t, p) => check(s.socket(d, t, p), errno[0]),
+    bind: (fd, a) => check(s.bind(fd, a, a.byteLength), errno[0]),
+    connect: (fd, a) => check(s.connect(fd, a, a.byteLength), errno[0]),
+    listen: (fd, b) => check(s.listen(fd, b), errno[0]),
+    accept4: (fd, a, l, f) => check(s.accept4(fd, a, l, f), errno[0]),
+    getsockname: (fd, a, l) => check(s.getsockname(fd, a, l), errno[0]),
+    getpeername: (fd, a, l) => check(s.getpeername(fd, a, l), errno[0]),
+    getsockopt: (fd, lv, n, v, l) => check(s.getsockopt(fd, lv, n, v, l), errno[0]),
+    setsockopt: (fd, lv, n, v) => check(s.setsockopt(fd, lv, n, v, v.byteLength), errno[0]),
+    shutdown: (fd, how) => check(s.shutdown(fd, how), errno[0]),
+    close: (fd) => check(s.close(fd), errno[0]),
+    recv: (fd, b, f) => check(s.recv(fd, b, b.byteLength, f), errno[0]),
+    send: (fd, b, f) => check(s.send(fd, b, b.byteLength, f), errno[0]),
+    sendto: (fd, b, f, a) => check(s.sendto(fd, b, b.byteLength, f, a, a.byteLength), errno[0]),
+    recvfrom: (fd, b, f, a, l) => check(s.recvfrom(fd, b, b.byteLength, f, a, l), errno[0]),
+    read: (fd, b) => check(s.read(fd, b, b.byteLength), errno[0]),
+    write: (fd, b) => check(s.write(fd, b, b.byteLength), errno[0]),
+    ioctl: (fd, req, arg) => check(s.ioctl(fd, req, arg), errno[0]),
+    open: (path, flags) => check(s.open(path, flags), errno[0]),
+    epoll_create1: (f) => check(s.epoll_create1(f), errno[0]),
+    epoll_ctl: (ep, op, fd, ev) => check(s.epoll_ctl(ep, op, fd, ev), errno[0]),
+    eventfd: (i, f) => check(s.eventfd(i, f), errno[0]),
   };
 
   const epollEventSize = process.arch === "x64" ? 12 : 16;

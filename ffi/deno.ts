@@ -80,35 +80,38 @@ export function createDenoAdapter(): Adapter {
   const s = lib.symbols as unknown as DenoSymbols;
   const errnoPtr = s.__errno_location();
   if (errnoPtr === null) throw new Error("libc returned no errno location");
-  // All synchronous calls run on the JS thread, whose errno never moves.
-  const errnoView = new Deno.UnsafePointerView(errnoPtr);
-  const check = (r: number): number => (r < 0 ? -errnoView.getInt32() : r);
-  const check64 = (r: number | bigint): number => (r < 0 ? -errnoView.getInt32() : Number(r));
+  // A view over the JS thread's errno (all synchronous calls run there, and
+  // its address never moves). A typed array, not UnsafePointerView.getInt32():
+  // that is a call into the runtime, where V8 may run its own code first.
+  const errno = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(errnoPtr, 4));
+  // errno is read as check's argument, before check is entered (see Libc).
+  const check = (r: number, e: number): number => (r < 0 ? -e : r);
+  const check64 = (r: number | bigint, e: number): number => (r < 0 ? -e : Number(r));
 
   const libc: Libc = {
-    socket: (d, t, p) => check(s.socket(d, t, p)),
-    bind: (fd, a) => check(s.bind(fd, a, a.byteLength)),
-    connect: (fd, a) => check(s.connect(fd, a, a.byteLength)),
-    listen: (fd, b) => check(s.listen(fd, b)),
-    accept4: (fd, a, l, f) => check(s.accept4(fd, a, l, f)),
-    getsockname: (fd, a, l) => check(s.getsockname(fd, a, l)),
-    getpeername: (fd, a, l) => check(s.getpeername(fd, a, l)),
-    getsockopt: (fd, lv, n, v, l) => check(s.getsockopt(fd, lv, n, v, l)),
-    setsockopt: (fd, lv, n, v) => check(s.setsockopt(fd, lv, n, v, v.byteLength)),
-    shutdown: (fd, how) => check(s.shutdown(fd, how)),
-    close: (fd) => check(s.close(fd)),
+    socket: (d, t, p) => check(s.socket(d, t, p), errno[0]),
+    bind: (fd, a) => check(s.bind(fd, a, a.byteLength), errno[0]),
+    connect: (fd, a) => check(s.connect(fd, a, a.byteLength), errno[0]),
+    listen: (fd, b) => check(s.listen(fd, b), errno[0]),
+    accept4: (fd, a, l, f) => check(s.accept4(fd, a, l, f), errno[0]),
+    getsockname: (fd, a, l) => check(s.getsockname(fd, a, l), errno[0]),
+    getpeername: (fd, a, l) => check(s.getpeername(fd, a, l), errno[0]),
+    getsockopt: (fd, lv, n, v, l) => check(s.getsockopt(fd, lv, n, v, l), errno[0]),
+    setsockopt: (fd, lv, n, v) => check(s.setsockopt(fd, lv, n, v, v.byteLength), errno[0]),
+    shutdown: (fd, how) => check(s.shutdown(fd, how), errno[0]),
+    close: (fd) => check(s.close(fd), errno[0]),
     // usize as BigInt: a plain number would push the call off Deno's fast path.
-    recv: (fd, b, f) => check64(s.recv(fd, b, BigInt(b.byteLength), f)),
-    send: (fd, b, f) => check64(s.send(fd, b, BigInt(b.byteLength), f)),
-    sendto: (fd, b, f, a) => check64(s.sendto(fd, b, BigInt(b.byteLength), f, a, a.byteLength)),
-    recvfrom: (fd, b, f, a, l) => check64(s.recvfrom(fd, b, BigInt(b.byteLength), f, a, l)),
-    read: (fd, b) => check64(s.read(fd, b, BigInt(b.byteLength))),
-    write: (fd, b) => check64(s.write(fd, b, BigInt(b.byteLength))),
-    ioctl: (fd, req, arg) => check(s.ioctl(fd, BigInt(req), arg)),
-    open: (path, flags) => check(s.open(path, flags)),
-    epoll_create1: (f) => check(s.epoll_create1(f)),
-    epoll_ctl: (ep, op, fd, ev) => check(s.epoll_ctl(ep, op, fd, ev)),
-    eventfd: (i, f) => check(s.eventfd(i, f)),
+    recv: (fd, b, f) => check64(s.recv(fd, b, BigInt(b.byteLength), f), errno[0]),
+    send: (fd, b, f) => check64(s.send(fd, b, BigInt(b.byteLength), f), errno[0]),
+    sendto: (fd, b, f, a) => check64(s.sendto(fd, b, BigInt(b.byteLength), f, a, a.byteLength), errno[0]),
+    recvfrom: (fd, b, f, a, l) => check64(s.recvfrom(fd, b, BigInt(b.byteLength), f, a, l), errno[0]),
+    read: (fd, b) => check64(s.read(fd, b, BigInt(b.byteLength)), errno[0]),
+    write: (fd, b) => check64(s.write(fd, b, BigInt(b.byteLength)), errno[0]),
+    ioctl: (fd, req, arg) => check(s.ioctl(fd, BigInt(req), arg), errno[0]),
+    open: (path, flags) => check(s.open(path, flags), errno[0]),
+    epoll_create1: (f) => check(s.epoll_create1(f), errno[0]),
+    epoll_ctl: (ep, op, fd, ev) => check(s.epoll_ctl(ep, op, fd, ev), errno[0]),
+    eventfd: (i, f) => check(s.eventfd(i, f), errno[0]),
   };
 
   const epollEventSize = Deno.build.arch === "x86_64" ? 12 : 16;

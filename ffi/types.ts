@@ -7,8 +7,14 @@
 
 /**
  * Thin, synchronous libc calls. Each returns the call's result when it is
- * non-negative and `-errno` when it failed: the adapter reads errno right
- * after the call, on the calling thread, so nothing can overwrite it first.
+ * non-negative and `-errno` when it failed. The adapter reads errno through a
+ * typed array over the calling thread's errno, as an argument of its check,
+ * so the read is a memory load right after the call with no function entered
+ * in between: a JS engine may run its own code (a collection, installing
+ * compiled code) at a function's entry, and libc calls there can set errno.
+ * The call and the read are still two steps, so a caller whose outcome can be
+ * asked of the socket again does so when the errno is not one the call gives
+ * (connect(): src/connect.ts).
  * Buffers are passed as typed arrays and only used for the duration of the call.
  */
 export interface Libc {
