@@ -45,11 +45,15 @@ export const ECONNABORTED = 103;
 export const ECONNRESET = 104;
 /** No buffer space available. */
 export const ENOBUFS = 105;
+/** Already connected. */
+export const EISCONN = 106;
 /** Not connected. */
 export const ENOTCONN = 107;
 /** Timed out. */
 export const ETIMEDOUT = 110;
 /** Connection refused. */
 export const ECONNREFUSED = 111;
+/** Operation already in progress. */
+export const EALREADY = 114;
 /** Operation now in progress. */
 export const EINPROGRESS = 115;

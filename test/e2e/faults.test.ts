@@ -12,6 +12,8 @@ import assert from "node:assert/strict";
 import { connect, listen, type VsockConn, VsockError, type VsockListener, type VsockSeqpacketConn } from "../../mod.ts";
 import { createHttpClient, serve } from "../../http.ts";
 import { reactorStats } from "../../src/reactor.ts";
+import { libc } from "../../src/socket.ts";
+import { EAGAIN, EINPROGRESS } from "../../src/errno.ts";
 import { eventually, openFds, RUNTIME, sleep, withTimeout } from "../helpers.ts";
 import { BUN, DENO, NODE, NODE_ARGS, Peer, ROOT } from "./procs.ts";
 
@@ -309,6 +311,77 @@ test("a listener's process SIGKILLed with 20 of our connects in flight: each set
     await stop(peer);
   }
   await nextConnectionWorks();
+  await nothingLeaked(fds, registered);
+});
+
+/**
+ * Makes the next `libc.connect` report `reported` instead of what the kernel
+ * said, when the kernel said `when`: errno misread after the call (seen on Deno
+ * under load: EAGAIN and ENOENT for a connect under way). `when: "skip"` does
+ * not call the kernel at all, as if a connect reported started never was.
+ */
+function misreport(when: number | "skip", reported: number): { undo: () => void; used: () => boolean } {
+  const real = libc.connect;
+  let used = false;
+  libc.connect = (fd, addr) => {
+    if (used) return real(fd, addr);
+    if (when !== "skip") {
+      const r = real(fd, addr);
+      if (r !== when) return r;
+    }
+    used = true;
+    return -reported;
+  };
+  return { undo: () => void (libc.connect = real), used: () => used };
+}
+
+test("connect asks the socket when errno reads wrong: a misread EINPROGRESS connects, a misread failure is the real one, nothing spins", async () => {
+  const { fds, registered } = await baseline();
+  const ENOENT = 2;
+  for (const reported of [ENOENT, EAGAIN]) {
+    const fake = misreport(-EINPROGRESS, reported);
+    try {
+      await nextConnectionWorks();
+      assert.ok(fake.used(), "the kernel never said EINPROGRESS: the misread was not exercised");
+    } finally {
+      fake.undo();
+    }
+  }
+  // Nothing listens: the kernel's answer (a reset) wins over the misread ENOENT.
+  const port = ((): number => {
+    using listener = listen();
+    return listener.addr.port;
+  })();
+  const refused = misreport(-EINPROGRESS, ENOENT);
+  try {
+    await assert.rejects(withTimeout(connect({ cid: 1, port }), PROMPT, "a refused connect hung"), {
+      name: "VsockError",
+      code: "ECONNRESET",
+    });
+    assert.ok(refused.used());
+  } finally {
+    refused.undo();
+  }
+  // Reported as started but never started: an unconnected vsock socket polls writable, so waiting for it to
+  // connect would spin until the timeout. The wake-up asks connect() again, which starts it.
+  const never = misreport("skip", EINPROGRESS);
+  try {
+    const t0 = performance.now();
+    using listener = listen();
+    const [client, server] = await Promise.all([
+      connect({ cid: 1, port: listener.addr.port, timeout: 3000 }),
+      listener.accept(),
+    ]);
+    const took = performance.now() - t0;
+    assert.ok(never.used());
+    assert.ok(took < 1000, `the connect took ${took.toFixed(0)} ms: it waited on a socket that was not connecting`);
+    await client.writeAll(new Uint8Array([7]));
+    assert.deepEqual(await server.read(new Uint8Array(1)), 1);
+    client.close();
+    server.close();
+  } finally {
+    never.undo();
+  }
   await nothingLeaked(fds, registered);
 });
 
