@@ -7,12 +7,12 @@
 import { VsockAddr } from "./addr.ts";
 import { acceptUntilClosed, RetryPause } from "./accept_loop.ts";
 import { adoptedListenerFd } from "./adopt_fd.ts";
-import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOCKADDR_VM_SIZE, VMADDR_CID_ANY, VMADDR_PORT_ANY } from "./constants.ts";
+import { SOCKADDR_VM_SIZE, VMADDR_CID_ANY, VMADDR_PORT_ANY } from "./constants.ts";
 import type { VsockConn } from "./conn.ts";
 import { check, closedError, VsockError } from "./errors.ts";
 import { applyOptions, type SocketOptions, validateOptions } from "./options.ts";
 import type { VsockSeqpacketConn } from "./seqpacket.ts";
-import { getReactor, libc, parseType, socketAddress, type SocketType, vsockSocket } from "./socket.ts";
+import { acceptOnce, getReactor, libc, parseType, socketAddress, type SocketType, vsockSocket } from "./socket.ts";
 import { VsockSocket } from "./vsock_socket.ts";
 import { wrapConnected } from "./wrap.ts";
 import { isHybridString } from "./hybrid/addr.ts";
@@ -81,8 +81,7 @@ export class VsockListener<C extends VsockConn | VsockSeqpacketConn = VsockConn>
     const loop = getReactor();
     for (;;) {
       if (this.closed) throw closedError("accept", "listener", this.addr);
-      peerLength[0] = SOCKADDR_VM_SIZE;
-      const fd = libc.accept4(this.fd, peer, peerLength, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const fd = acceptOnce(this.fd, peer, peerLength);
       if (fd >= 0) return await this.#wrap(fd, peer.subarray(0, peerLength[0]));
       if (fd === -EAGAIN) await loop.wait(this.fd, "read");
       else if (fd !== -EINTR && fd !== -ECONNABORTED && fd !== -EPROTO) {

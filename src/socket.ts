@@ -20,6 +20,7 @@ import {
 import { check, VsockError } from "./errors.ts";
 import { PolledStream } from "./polled_stream.ts";
 import { type Reactor, reactor, unwatch } from "./reactor.ts";
+import { EAGAIN } from "./errno.ts";
 
 /** The libc every socket call goes through. */
 export const libc: Libc = adapter.libc;
@@ -47,6 +48,22 @@ export function parseType(type: unknown): SocketType {
   if (type === undefined || type === "stream") return "stream";
   if (type === "seqpacket") return "seqpacket";
   throw new TypeError(`type must be "stream" or "seqpacket", got ${String(type)}`);
+}
+
+/**
+ * One `accept4` on a non-blocking listener: the new connection's fd
+ * (non-blocking, close-on-exec; `peer` holds its address, `peerLength` its
+ * length) or a negative errno. A failure other than `EAGAIN` is asked again at
+ * once before it is returned: errno is read after the call (ffi/types.ts) and
+ * a misread must not end an accept loop. A real failure repeats; after one
+ * that dropped a connection (`ECONNABORTED`) the second call just goes on.
+ */
+export function acceptOnce(listenFd: number, peer: Uint8Array, peerLength: Uint32Array): number {
+  peerLength[0] = peer.byteLength;
+  const r = libc.accept4(listenFd, peer, peerLength, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (r >= 0 || r === -EAGAIN) return r;
+  peerLength[0] = peer.byteLength;
+  return libc.accept4(listenFd, peer, peerLength, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
 /** The address `getsockname` or `getpeername` reports for `fd`, or the call's negative errno. */

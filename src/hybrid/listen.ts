@@ -14,11 +14,11 @@
  * @module
  */
 import { closeSync, lstatSync, openSync, readSync, unlinkSync } from "node:fs";
-import { SOCK_CLOEXEC, SOCK_NONBLOCK, VMADDR_PORT_ANY } from "../constants.ts";
+import { VMADDR_PORT_ANY } from "../constants.ts";
 import { acceptUntilClosed, RetryPause } from "../accept_loop.ts";
 import { VsockConn } from "../conn.ts";
 import { check, closedError, VsockError } from "../errors.ts";
-import { getReactor, libc, openStream } from "../socket.ts";
+import { acceptOnce, getReactor, libc, openStream } from "../socket.ts";
 import { VsockSocket } from "../vsock_socket.ts";
 import { HybridAddr, SOCKADDR_UN_SIZE, sockaddrUn } from "./addr.ts";
 import { unixSocket } from "./connect.ts";
@@ -89,8 +89,7 @@ export class HybridListener extends VsockSocket implements AsyncIterable<VsockCo
     const loop = getReactor();
     for (;;) {
       if (this.closed) throw closedError("accept", "listener", this.addr);
-      peerLength[0] = SOCKADDR_UN_SIZE;
-      const fd = libc.accept4(this.fd, peer, peerLength, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const fd = acceptOnce(this.fd, peer, peerLength);
       if (fd >= 0) {
         // The VMM does not say which guest port dialed: the remote port is unknown.
         return new VsockConn(await openStream(fd), fd, this.addr, new HybridAddr(this.addr.path, VMADDR_PORT_ANY));

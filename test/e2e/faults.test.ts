@@ -12,9 +12,9 @@ import assert from "node:assert/strict";
 import { connect, listen, type VsockConn, VsockError, type VsockListener, type VsockSeqpacketConn } from "../../mod.ts";
 import { createHttpClient, serve } from "../../http.ts";
 import { reactorStats } from "../../src/reactor.ts";
-import { libc } from "../../src/socket.ts";
 import { EAGAIN, EINPROGRESS } from "../../src/errno.ts";
 import { eventually, openFds, RUNTIME, sleep, withTimeout } from "../helpers.ts";
+import { misreportErrno } from "../misreport.ts";
 import { BUN, DENO, NODE, NODE_ARGS, Peer, ROOT } from "./procs.ts";
 
 /** Hang detection: every fault must settle well within this. */
@@ -314,32 +314,11 @@ test("a listener's process SIGKILLed with 20 of our connects in flight: each set
   await nothingLeaked(fds, registered);
 });
 
-/**
- * Makes the next `libc.connect` report `reported` instead of what the kernel
- * said, when the kernel said `when`: errno misread after the call (seen on Deno
- * under load: EAGAIN and ENOENT for a connect under way). `when: "skip"` does
- * not call the kernel at all, as if a connect reported started never was.
- */
-function misreport(when: number | "skip", reported: number): { undo: () => void; used: () => boolean } {
-  const real = libc.connect;
-  let used = false;
-  libc.connect = (fd, addr) => {
-    if (used) return real(fd, addr);
-    if (when !== "skip") {
-      const r = real(fd, addr);
-      if (r !== when) return r;
-    }
-    used = true;
-    return -reported;
-  };
-  return { undo: () => void (libc.connect = real), used: () => used };
-}
-
 test("connect asks the socket when errno reads wrong: a misread EINPROGRESS connects, a misread failure is the real one, nothing spins", async () => {
   const { fds, registered } = await baseline();
   const ENOENT = 2;
   for (const reported of [ENOENT, EAGAIN]) {
-    const fake = misreport(-EINPROGRESS, reported);
+    const fake = misreportErrno("connect", -EINPROGRESS, reported);
     try {
       await nextConnectionWorks();
       assert.ok(fake.used(), "the kernel never said EINPROGRESS: the misread was not exercised");
@@ -352,7 +331,7 @@ test("connect asks the socket when errno reads wrong: a misread EINPROGRESS conn
     using listener = listen();
     return listener.addr.port;
   })();
-  const refused = misreport(-EINPROGRESS, ENOENT);
+  const refused = misreportErrno("connect", -EINPROGRESS, ENOENT);
   try {
     await assert.rejects(withTimeout(connect({ cid: 1, port }), PROMPT, "a refused connect hung"), {
       name: "VsockError",
@@ -364,7 +343,7 @@ test("connect asks the socket when errno reads wrong: a misread EINPROGRESS conn
   }
   // Reported as started but never started: an unconnected vsock socket polls writable, so waiting for it to
   // connect would spin until the timeout. The wake-up asks connect() again, which starts it.
-  const never = misreport("skip", EINPROGRESS);
+  const never = misreportErrno("connect", "skip", EINPROGRESS);
   try {
     const t0 = performance.now();
     using listener = listen();
@@ -382,6 +361,28 @@ test("connect asks the socket when errno reads wrong: a misread EINPROGRESS conn
   } finally {
     never.undo();
   }
+  await nothingLeaked(fds, registered);
+});
+
+test("accept asks again when errno reads wrong: an EAGAIN read as ENOENT does not end accept or a serve loop", async () => {
+  const { fds, registered } = await baseline();
+  using listener = listen();
+  const misread = misreportErrno("accept4", -EAGAIN, 2 /* ENOENT */);
+  try {
+    const [server, client] = await withTimeout(
+      Promise.all([listener.accept(), connect({ cid: 1, port: listener.addr.port })]),
+      PROMPT,
+      "the accept or the connect hung",
+    );
+    assert.ok(misread.used(), "accept4 never said EAGAIN: the misread was not exercised");
+    await client.writeAll(new Uint8Array([9]));
+    assert.deepEqual(await server.read(new Uint8Array(1)), 1);
+    client.close();
+    server.close();
+  } finally {
+    misread.undo();
+  }
+  listener.close();
   await nothingLeaked(fds, registered);
 });
 

@@ -16,6 +16,8 @@ import { AF_UNIX, SOCKADDR_UN_SIZE, sockaddrUn } from "../../src/hybrid/addr.ts"
 import { parseHybridConnect } from "../../src/hybrid/connect.ts";
 import { libc } from "../../src/socket.ts";
 import { eventually, openFds, withTimeout } from "../helpers.ts";
+import { misreportErrno } from "../misreport.ts";
+import { EAGAIN } from "../../src/errno.ts";
 import { concat, pattern, sha256 } from "../e2e/data.ts";
 import { FakeVmm } from "./fake_vmm.ts";
 import { BUN, DENO, Peer, ROOT } from "../e2e/procs.ts";
@@ -423,6 +425,25 @@ test("listen: serves `<uds>_<port>` with no preamble, and removes its file on cl
     listener.close();
     assert.equal(existsSync(listener.path), false);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("listen: an accept4 whose EAGAIN reads as ENOENT is asked again; the accept waits and gets the connection", async () => {
+  const dir = tempDir();
+  const misread = misreportErrno("accept4", -EAGAIN, 2 /* ENOENT */);
+  try {
+    const listener = listen({ uds: join(dir, "v.sock"), port: 7 });
+    const accepting = listener.accept();
+    const vmm = await vmmDials(listener.path);
+    using conn = await withTimeout(accepting, 5000, "accept never settled");
+    assert.ok(misread.used(), "accept4 never said EAGAIN: the misread was not exercised");
+    vmm.write("x");
+    assert.equal(new TextDecoder().decode(await readN(conn, 1)), "x");
+    vmm.destroy();
+    listener.close();
+  } finally {
+    misread.undo();
     rmSync(dir, { recursive: true, force: true });
   }
 });
