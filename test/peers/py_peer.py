@@ -39,7 +39,10 @@ def echo(conn: socket.socket) -> None:
 def echo_server() -> None:
     srv = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
     srv.bind((socket.VMADDR_CID_ANY, socket.VMADDR_PORT_ANY))
-    srv.listen(128)
+    # The soak's churn connects and closes at once, faster than a thread per
+    # connection is started in the VM: a full queue resets new connects
+    # (ECONNRESET), so the queue is as deep as the kernel allows.
+    srv.listen(4096)  # capped by net.core.somaxconn (4096 since Linux 5.4)
     print("ready", srv.getsockname()[1], flush=True)
     while True:
         conn, _ = srv.accept()
