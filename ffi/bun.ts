@@ -8,7 +8,7 @@
  */
 /// <reference types="bun-types" />
 import { dlopen, FFIType, toArrayBuffer } from "bun:ffi";
-import { adoptBunStream } from "./bun_stream.ts";
+import { adoptBunStream, adoptConnectingBunStream } from "./bun_stream.ts";
 import { createBunSender } from "./bun_sender.ts";
 import { createBunEpollWaiter } from "./bun_waiter.ts";
 import { type CType, LIBC_PATH, SYMBOLS } from "./symbols.ts";
@@ -52,6 +52,7 @@ export function createBunAdapter(): Adapter {
     createEpollWaiter: (epfd: number, maxEvents: number): EpollWaiter =>
       createBunEpollWaiter(epfd, maxEvents, epollEventSize),
     adoptStream: adoptBunStream,
+    adoptConnecting: adoptConnectingBunStream,
     maxSendsInFlight: 4,
     sendOffThread: createBunSender(4),
   };

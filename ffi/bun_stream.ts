@@ -7,7 +7,7 @@
  * @module
  */
 /// <reference types="bun-types" />
-import type { ErrorFactory, StreamIO } from "./types.ts";
+import type { ConnectingStreamIO, ErrorFactory, StreamIO } from "./types.ts";
 
 /**
  * Pause reading from the kernel once this much is waiting for `read()`. It is
@@ -16,6 +16,8 @@ import type { ErrorFactory, StreamIO } from "./types.ts";
  * holds back its peer after at most window + 64 KiB + one read.
  */
 const HIGH_WATER = 64 * 1024;
+
+const ENOTCONN = 107;
 
 /** The parts of Bun's socket this file uses; `pause`/`resume` exist at runtime but are not all typed. */
 interface BunSocket {
@@ -51,7 +53,7 @@ function errnoOf(error: Error | undefined): number {
   return typeof errno === "number" ? Math.abs(errno) : 104; // ECONNRESET
 }
 
-class BunStream implements StreamIO {
+class BunStream implements ConnectingStreamIO {
   #socket: BunSocket | null = null;
   #chunks: Uint8Array[] = [];
   #queued = 0;
@@ -64,9 +66,49 @@ class BunStream implements StreamIO {
   #readers: (() => void)[] = [];
   #writers: (() => void)[] = [];
   #toError: ErrorFactory;
+  // Set while the socket's connect is under way (adoptConnectingBunStream):
+  // Bun's first drain means connected, a close or error before it the failure.
+  #connect: PromiseWithResolvers<void> | null;
 
-  constructor(toError: ErrorFactory) {
+  constructor(toError: ErrorFactory, connecting = false) {
     this.#toError = toError;
+    this.#connect = connecting ? Promise.withResolvers<void>() : null;
+  }
+
+  /** Settles a connect under way: `null` connected, else the errno it failed with. */
+  #connectDone(errno: number | null): void {
+    this.#settleConnect((connect) => {
+      // A failed connect reaches Bun as a readable error, and Bun reads: recv
+      // on a vsock socket that never connected says ENOTCONN, not the pending
+      // error (reset or timeout), and Bun has closed the fd by now. Unknown: 0.
+      if (errno !== null) return connect.reject(this.#toError(errno === ENOTCONN ? 0 : errno, "connect"));
+      connect.resolve();
+    });
+  }
+
+  #settleConnect(settle: (connect: PromiseWithResolvers<void>) => void): void {
+    const connect = this.#connect;
+    if (connect === null) return;
+    this.#connect = null;
+    // The socket was held referenced while connecting (see open).
+    if (!this.#closed) this.#socket?.unref();
+    settle(connect);
+  }
+
+  async connected(signal?: AbortSignal): Promise<void> {
+    const connect = this.#connect;
+    if (connect === null) return;
+    const onAbort = (): void => this.#settleConnect((c) => c.reject(signal?.reason));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      if (signal?.aborted) onAbort();
+      await connect.promise;
+    } catch (error) {
+      this.close();
+      throw error;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
   }
 
   get queued(): number {
@@ -76,8 +118,9 @@ class BunStream implements StreamIO {
   readonly handlers: Handlers = {
     open: (socket) => {
       this.#socket = socket;
-      // Like Deno's own sockets: an idle connection does not keep the process alive.
-      socket.unref();
+      // Like Deno's own sockets: an idle connection does not keep the process
+      // alive. A connect under way does, until it settles.
+      if (this.#connect === null) socket.unref();
     },
     data: (socket, data) => {
       this.#chunks.push(data);
@@ -88,22 +131,29 @@ class BunStream implements StreamIO {
       }
       this.#wake();
     },
-    drain: () => this.#wake(),
+    drain: () => {
+      this.#connectDone(null);
+      this.#wake();
+    },
     end: () => {
       this.#eof = true;
       this.#wake();
     },
     close: (_socket, error) => {
+      // Closed before it was ever writable: the connect failed (Bun gives its errno; ECONNRESET if none).
+      this.#connectDone(errnoOf(error));
       if (error && !this.#closed) this.#failure ??= this.#toError(errnoOf(error), "recv");
       this.#eof = true;
       this.#closed = true;
       this.#wake();
     },
     error: (_socket, error) => {
+      this.#connectDone(errnoOf(error));
       this.#failure ??= this.#toError(errnoOf(error), "recv");
       this.#wake();
     },
     connectError: (_socket, error) => {
+      this.#connectDone(errnoOf(error));
       this.#failure ??= this.#toError(errnoOf(error), "connect");
     },
   };
@@ -185,6 +235,20 @@ class BunStream implements StreamIO {
     this.#socket?.terminate();
     this.#wake();
   }
+}
+
+/**
+ * Adopts a stream socket whose non-blocking connect is still under way: Bun's
+ * loop reports when it is done (the first drain) or failed (a close, with the
+ * errno Bun read), so the connect needs no reactor registration and no waiter
+ * hand-off (measured in the test VM: twice the connects per second at a third
+ * of the CPU). Bun owns the fd afterwards.
+ */
+export async function adoptConnectingBunStream(fd: number, toError: ErrorFactory): Promise<ConnectingStreamIO> {
+  const stream = new BunStream(toError, true);
+  const adopt = Bun.connect as unknown as AdoptFd;
+  await adopt({ fd, allowHalfOpen: true, binaryType: "uint8array", socket: stream.handlers });
+  return stream;
 }
 
 /** Adopts a connected stream socket fd into Bun's event loop. Bun owns the fd afterwards. */

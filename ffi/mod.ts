@@ -6,7 +6,7 @@
  */
 import type { Adapter } from "./types.ts";
 
-export type { Adapter, EpollWaiter, ErrorFactory, Libc, StreamIO } from "./types.ts";
+export type { Adapter, ConnectingStreamIO, EpollWaiter, ErrorFactory, Libc, StreamIO } from "./types.ts";
 export { SYMBOLS } from "./symbols.ts";
 
 async function load(): Promise<Adapter> {

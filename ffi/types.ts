@@ -75,6 +75,17 @@ export interface StreamIO {
   close(): void;
 }
 
+/** A stream adopted while its connect was under way (`Adapter.adoptConnecting`). */
+export interface ConnectingStreamIO extends StreamIO {
+  /**
+   * Resolves once the connect is done (the socket is writable); rejects with
+   * `toError(errno, "connect")` when it fails (errno 0: the runtime saw it
+   * fail but not why), or with `signal.reason` when `signal` aborts, and the
+   * stream is closed then.
+   */
+  connected(signal?: AbortSignal): Promise<void>;
+}
+
 /** Builds the library's typed error for a failed call; supplied by `src/` so `ffi/` stays unaware of it. */
 export type ErrorFactory = (errno: number, syscall: string) => Error;
 
@@ -102,4 +113,11 @@ export interface Adapter {
    * when the runtime can take one; `undefined` when it cannot.
    */
   adoptStream?(fd: number, toError: ErrorFactory): Promise<StreamIO>;
+  /**
+   * `adoptStream` for a socket whose non-blocking connect is still under way,
+   * where the runtime's own loop can tell when it finishes: no reactor
+   * registration, no waiter hand-off. Like `adoptStream`, a failed adoption
+   * leaves the fd open; from then on the stream owns it.
+   */
+  adoptConnecting?(fd: number, toError: ErrorFactory): Promise<ConnectingStreamIO>;
 }

@@ -6,17 +6,27 @@
  */
 import { VsockAddr } from "./addr.ts";
 import { SO_ERROR } from "./constants.ts";
-import type { VsockConn } from "./conn.ts";
+import { VsockConn } from "./conn.ts";
 import { check, VsockError } from "./errors.ts";
 import { applyOptions, getIntOption, type SocketOptions, validateOptions } from "./options.ts";
 import type { VsockSeqpacketConn } from "./seqpacket.ts";
-import { getReactor, libc, parseType, queryAddress, socketAddress, type SocketType, vsockSocket } from "./socket.ts";
+import {
+  adoptsConnecting,
+  getReactor,
+  libc,
+  openConnectingStream,
+  parseType,
+  queryAddress,
+  socketAddress,
+  type SocketType,
+  vsockSocket,
+} from "./socket.ts";
 import { checkBusyPoll } from "./polled_stream.ts";
 import { unwatch } from "./reactor.ts";
 import { wrapConnected } from "./wrap.ts";
 import { type HybridAddr, isHybridString } from "./hybrid/addr.ts";
 import { connectHybrid, type HybridConnectOptions } from "./hybrid/connect.ts";
-import { EALREADY, EINPROGRESS, EINTR, EISCONN, ETIMEDOUT } from "./errno.ts";
+import { EALREADY, ECONNRESET, EINPROGRESS, EINTR, EISCONN, ETIMEDOUT } from "./errno.ts";
 
 /** Options for {@link connect}. */
 export interface ConnectOptions extends SocketOptions {
@@ -115,6 +125,65 @@ function connectedPeer(fd: number): VsockAddr | undefined {
   return typeof peer === "number" ? undefined : peer;
 }
 
+/** The error of a connect that `timeout` cut short. */
+function timedOut(address: VsockAddr, timeout: number): VsockError {
+  return new VsockError({
+    errno: ETIMEDOUT,
+    syscall: "connect",
+    address,
+    message: `connect to ${address.toString()} timed out after ${timeout} ms (ETIMEDOUT)`,
+  });
+}
+
+/**
+ * Finishes an in-progress stream connect in the runtime's own loop (where
+ * `adoptsConnecting`): the fd is adopted at once and the loop reports the
+ * outcome, so there is no reactor registration and no waiter hand-off. Owns
+ * `fd` from the call on.
+ */
+async function finishAdopted(
+  fd: number,
+  address: VsockAddr,
+  started: number,
+  kernelTimeout: number,
+  signal?: AbortSignal,
+  timeout?: number,
+): Promise<VsockConn> {
+  const toError = (errno: number, syscall: string): VsockError => {
+    if (syscall !== "connect") return new VsockError({ errno, syscall });
+    // errno 0: the runtime saw the connect fail, not why. A vsock connect
+    // fails later than it started for two reasons only: a reset (nothing
+    // listens, a full accept queue) within milliseconds, or the kernel's
+    // connect timer (`connectTimeout`).
+    if (errno === 0) errno = performance.now() - started >= kernelTimeout ? ETIMEDOUT : ECONNRESET;
+    return new VsockError({ errno, syscall, address });
+  };
+  const io = await openConnectingStream(fd, toError);
+  let cancel: AbortController | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const onAbort = (): void => cancel?.abort(signal?.reason);
+  if (signal !== undefined || timeout !== undefined) {
+    cancel = new AbortController();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    if (timeout !== undefined) timer = setTimeout(() => cancel?.abort(timedOut(address, timeout)), timeout);
+  }
+  try {
+    await io.connected(cancel?.signal); // on failure the stream is closed, and the fd with it
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
+  try {
+    const remote = socketAddress(fd, "getpeername");
+    const local = socketAddress(fd, "getsockname");
+    return new VsockConn(io, fd, local, new VsockAddr(remote.cid, remote.port, address.toHost));
+  } catch (error) {
+    io.close();
+    throw error;
+  }
+}
+
 /**
  * Waits for an in-progress connect on `fd` to finish and returns the peer's
  * address; rejects on error, abort or timeout. On success `fd` stays
@@ -137,18 +206,7 @@ async function finishConnect(
   };
   const onAbort = (): void => cancel(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
-  const timer = timeout === undefined ? undefined : setTimeout(
-    () =>
-      cancel(
-        new VsockError({
-          errno: ETIMEDOUT,
-          syscall: "connect",
-          address,
-          message: `connect to ${address.toString()} timed out after ${timeout} ms (ETIMEDOUT)`,
-        }),
-      ),
-    timeout,
-  );
+  const timer = timeout === undefined ? undefined : setTimeout(() => cancel(timedOut(address, timeout)), timeout);
   try {
     for (;;) {
       await loop.wait(fd, "write");
@@ -218,35 +276,40 @@ async function connectVsock(options: ConnectOptions | string): Promise<VsockConn
   const { address, type, busyPoll, signal, timeout, options: socketOptions } = parseOptions(options);
   signal?.throwIfAborted();
   const fd = vsockSocket(type, address);
-  let local: VsockAddr;
-  let remote: VsockAddr;
+  let local: VsockAddr | undefined;
+  let remote: VsockAddr | undefined;
+  let started = 0;
   try {
     applyOptions(fd, socketOptions);
     const sockaddr = address.toBytes();
+    started = performance.now();
     let r = libc.connect(fd, sockaddr);
-    while (r === -EINTR) r = libc.connect(fd, sockaddr);
-    // A failure is asked of the socket once more before it is reported. errno
-    // is read after the call returns (ffi/types.ts), and twice in the test
-    // VM, with 200 connects under way on Deno, it read as something a
-    // non-blocking connect never gives (EAGAIN once, ENOENT once). The second
-    // connect() says EALREADY while the first is under way, EISCONN once it
-    // is done, and repeats a real failure.
-    if (r < 0 && r !== -EINPROGRESS) r = connectAgain(fd, sockaddr);
-    if (r === -EINPROGRESS) {
-      // Loopback-like transports often finish the handshake before anything
-      // would park: one getpeername says so, and saves the reactor's
-      // registration, a wake-up (a thread hand-off on Bun and Deno) and SO_ERROR.
-      remote = connectedPeer(fd) ?? await finishConnect(fd, address, sockaddr, signal, timeout);
-    } else {
+    // Whatever it said (EINTR included), connect() is asked once more, which tells where the
+    // socket stands: EISCONN done, EALREADY under way, or the failure again.
+    // Loopback-like transports often finish the handshake by then, which
+    // saves the wait. And errno is read after the call returns (ffi/types.ts):
+    // twice in the test VM, with 200 connects under way on Deno, it read as
+    // something a non-blocking connect never gives (EAGAIN once, ENOENT once),
+    // and a connect reported under way that never started would otherwise be
+    // waited on (an unconnected socket polls writable).
+    if (r !== 0) r = connectAgain(fd, sockaddr);
+    if (r === -EINPROGRESS && !(type === "stream" && adoptsConnecting)) {
+      remote = await finishConnect(fd, address, sockaddr, signal, timeout);
+    } else if (r !== -EINPROGRESS) {
       check(r, "connect", address);
       remote = socketAddress(fd, "getpeername");
     }
-    local = socketAddress(fd, "getsockname");
+    if (remote !== undefined) local = socketAddress(fd, "getsockname");
   } catch (error) {
     unwatch(fd);
     libc.close(fd);
     throw error;
   }
-  // The connection owns the fd from here; wrapConnected closes it if it fails.
+  // The connection owns the fd from here; it closes it if it fails.
+  if (remote === undefined || local === undefined) {
+    // The kernel's own connect timer: connectTimeout, where 0 means its default of 2 s.
+    const kernelTimeout = socketOptions.connectTimeout || 2000;
+    return await finishAdopted(fd, address, started, kernelTimeout, signal, timeout);
+  }
   return await wrapConnected(fd, type, local, new VsockAddr(remote.cid, remote.port, address.toHost), busyPoll);
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { adapter, type Libc, type StreamIO } from "../ffi/mod.ts";
+import { adapter, type ConnectingStreamIO, type ErrorFactory, type Libc, type StreamIO } from "../ffi/mod.ts";
 import { VsockAddr } from "./addr.ts";
 import {
   AF_VSOCK,
@@ -115,4 +115,22 @@ export async function openStream(fd: number, busyPollUs = 0): Promise<StreamIO> 
   }
   // The stream joins the reactor at its first EAGAIN (an fd connect() left registered stays so).
   return new PolledStream(fd, getReactor(), libc, busyPollUs);
+}
+
+/** `true` when the runtime's loop can take a socket whose connect is still under way (see `openConnectingStream`). */
+export const adoptsConnecting: boolean = adapter.adoptConnecting !== undefined;
+
+/**
+ * Hands `fd`, its connect under way, to the runtime's loop, which then says
+ * when the connect is done (`connected()`); `toError` builds the stream's
+ * errors. Only where `adoptsConnecting`. On failure the fd is closed.
+ */
+export async function openConnectingStream(fd: number, toError: ErrorFactory): Promise<ConnectingStreamIO> {
+  try {
+    if (!adapter.adoptConnecting) throw new Error("this runtime cannot adopt a connecting socket");
+    return await adapter.adoptConnecting(fd, toError);
+  } catch (error) {
+    libc.close(fd);
+    throw error;
+  }
 }

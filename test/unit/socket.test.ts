@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { connect, listen, localCid, VMADDR_CID_ANY, VMADDR_PORT_ANY, VsockAddr, VsockError } from "../../mod.ts";
-import { openFds, sleep, withTimeout } from "../helpers.ts";
+import { eventually, openFds, sleep, withTimeout } from "../helpers.ts";
 
 // With the loopback transport a connect to CID 1 is answered at once; without
 // it (these dev machines) it stays pending until the kernel's timeout.
@@ -138,6 +138,23 @@ test("connect timeout rejects with ETIMEDOUT and closes the socket", {
   const took = performance.now() - t0;
   assert.ok(took >= 140 && took < 1500, `took ${took} ms`);
   assert.equal(openFds(), before);
+});
+
+test("the kernel's own connect timer (connectTimeout) rejects with ETIMEDOUT and closes the socket", {
+  skip: LOOPBACK ? "the loopback transport answers CID 1 at once; the VM suite covers connects that complete" : false,
+}, async () => {
+  const before = openFds();
+  const t0 = performance.now();
+  // No `timeout`: the kernel ends the connect after connectTimeout. (Bun's loop sees that the connect failed,
+  // not why; connect() must still tell a timeout from a reset.)
+  await assert.rejects(connect({ cid: 1, port: 4242, connectTimeout: 300 }), {
+    name: "VsockError",
+    code: "ETIMEDOUT",
+    syscall: "connect",
+  });
+  const took = performance.now() - t0;
+  assert.ok(took >= 290 && took < 2000, `took ${took} ms`);
+  await eventually(() => openFds() === before, 2000, `fd count back to ${before}`);
 });
 
 test("1,000 listen/close cycles leave the fd count unchanged", () => {
