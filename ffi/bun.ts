@@ -1,8 +1,9 @@
 /**
- * The Bun adapter. Syscalls go through `bun:ffi` on the JS thread; connected
- * streams are adopted into Bun's own event loop (`Bun.connect({ fd })`),
- * which measured as fast as Bun's native sockets; the reactor's single
- * `epoll_wait` (connect completion, accept) runs in a Worker.
+ * The Bun adapter. Syscalls go through `bun:ffi` on the JS thread; stream
+ * sockets are adopted into Bun's own event loop (`Bun.connect({ fd })`), which
+ * measured as fast as Bun's native sockets, connected or with their connect
+ * still under way; the reactor's single `epoll_wait` (accept, message sockets)
+ * runs in a Worker.
  *
  * @module
  */
