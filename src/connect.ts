@@ -284,14 +284,14 @@ async function connectVsock(options: ConnectOptions | string): Promise<VsockConn
     const sockaddr = address.toBytes();
     started = performance.now();
     let r = libc.connect(fd, sockaddr);
-    // Whatever it said (EINTR included), connect() is asked once more, which tells where the
-    // socket stands: EISCONN done, EALREADY under way, or the failure again.
-    // Loopback-like transports often finish the handshake by then, which
-    // saves the wait. And errno is read after the call returns (ffi/types.ts):
-    // twice in the test VM, with 200 connects under way on Deno, it read as
-    // something a non-blocking connect never gives (EAGAIN once, ENOENT once),
-    // and a connect reported under way that never started would otherwise be
-    // waited on (an unconnected socket polls writable).
+    // Whatever it said (EINTR included), connect() is asked once more, which
+    // tells where the socket stands: EISCONN done, EALREADY under way, or the
+    // failure again. Loopback-like transports often finish the handshake by
+    // then, which saves the wait. And errno is read after the call returns
+    // (ffi/types.ts): twice in the test VM, with 200 connects under way on
+    // Deno, it read as something a non-blocking connect never gives (EAGAIN
+    // once, ENOENT once), and a connect reported under way that never started
+    // would otherwise be waited on (an unconnected socket polls writable).
     if (r !== 0) r = connectAgain(fd, sockaddr);
     if (r === -EINPROGRESS && !(type === "stream" && adoptsConnecting)) {
       remote = await finishConnect(fd, address, sockaddr, signal, timeout);
