@@ -12,9 +12,9 @@
  * so the read is a memory load right after the call with no function entered
  * in between: a JS engine may run its own code (a collection, installing
  * compiled code) at a function's entry, and libc calls there can set errno.
- * The call and the read are still two steps, so a caller whose outcome can be
- * asked of the socket again does so when the errno is not one the call gives
- * (connect(): src/connect.ts).
+ * The call and the read are still two steps, so callers whose outcome the
+ * socket can be asked for again ask once more before they report a failure
+ * (connect() in src/connect.ts, accept's acceptOnce in src/socket.ts).
  * Buffers are passed as typed arrays and only used for the duration of the call.
  */
 export interface Libc {
