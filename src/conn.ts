@@ -42,7 +42,7 @@ function assertBytes(value: unknown, method: string): asserts value is Uint8Arra
 export class VsockConn<A extends VsockAddr | HybridAddr = VsockAddr> extends VsockSocket {
   /** This end's address, from `getsockname` (hybrid: see `HybridAddr`). */
   readonly localAddr: A;
-  /** The peer's address, from `getpeername` or `accept4` (hybrid: see `HybridAddr`). */
+  /** The peer's address: the one connected to, or `accept4`'s (hybrid: see `HybridAddr`). */
   readonly remoteAddr: A;
   readonly #io: StreamIO;
   #readable: ReadableStream<Uint8Array> | undefined;

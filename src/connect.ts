@@ -16,7 +16,6 @@ import {
   libc,
   openConnectingStream,
   parseType,
-  queryAddress,
   socketAddress,
   type SocketType,
   vsockSocket,
@@ -119,12 +118,6 @@ function connectAgain(fd: number, sockaddr: Uint8Array): number {
   return r === -EISCONN ? 0 : r === -EALREADY ? -EINPROGRESS : r;
 }
 
-/** The peer's address if `fd`'s connect has completed; `undefined` while it is still in progress or failed. */
-function connectedPeer(fd: number): VsockAddr | undefined {
-  const peer = queryAddress(fd, "getpeername"); // ENOTCONN: not yet (or refused: the wait reports it)
-  return typeof peer === "number" ? undefined : peer;
-}
-
 /** The error of a connect that `timeout` cut short. */
 function timedOut(address: VsockAddr, timeout: number): VsockError {
   return new VsockError({
@@ -175,9 +168,10 @@ async function finishAdopted(
     signal?.removeEventListener("abort", onAbort);
   }
   try {
-    const remote = socketAddress(fd, "getpeername");
-    const local = socketAddress(fd, "getsockname");
-    return new VsockConn(io, fd, local, new VsockAddr(remote.cid, remote.port, address.toHost));
+    // Bun's first drain means writable, and a socket whose connect never
+    // started is writable too: getpeername confirms it is connected (ENOTCONN).
+    socketAddress(fd, "getpeername");
+    return new VsockConn(io, fd, socketAddress(fd, "getsockname"), address);
   } catch (error) {
     io.close();
     throw error;
@@ -185,10 +179,10 @@ async function finishAdopted(
 }
 
 /**
- * Waits for an in-progress connect on `fd` to finish and returns the peer's
- * address; rejects on error, abort or timeout. On success `fd` stays
- * registered with the reactor (the connection's reads and writes park there
- * next; openStream drops it for runtimes that adopt the fd), on failure not.
+ * Waits for an in-progress connect on `fd` to finish; rejects on error, abort
+ * or timeout. On success `fd` stays registered with the reactor (the
+ * connection's reads and writes park there next; openStream drops it for
+ * runtimes that adopt the fd), on failure not.
  */
 async function finishConnect(
   fd: number,
@@ -196,7 +190,7 @@ async function finishConnect(
   sockaddr: Uint8Array,
   signal?: AbortSignal,
   timeout?: number,
-): Promise<VsockAddr> {
+): Promise<void> {
   const loop = getReactor();
   loop.register(fd);
   let cancelled: unknown = undefined;
@@ -214,13 +208,12 @@ async function finishConnect(
       // The connect's outcome is SO_ERROR, not writability.
       const error = getIntOption(fd, SO_ERROR, "SO_ERROR");
       if (error !== 0) throw new VsockError({ errno: error, syscall: "connect", address });
-      const peer = connectedPeer(fd);
-      if (peer !== undefined) return peer;
-      // Writable, no error, not connected: a wake-up with nothing to say, or a
+      // Writable and no error: connected, a wake-up with nothing to say, or a
       // socket whose connect never started (an unconnected vsock socket polls
-      // writable, so waiting again would spin). connect() again says which.
+      // writable, so waiting again would spin). connect() again says which
+      // (and starts one that never started).
       const r = connectAgain(fd, sockaddr);
-      if (r === 0) return socketAddress(fd, "getpeername");
+      if (r === 0) return;
       if (r !== -EINPROGRESS) throw new VsockError({ errno: -r, syscall: "connect", address });
     }
   } catch (error) {
@@ -277,12 +270,10 @@ async function connectVsock(options: ConnectOptions | string): Promise<VsockConn
   signal?.throwIfAborted();
   const fd = vsockSocket(type, address);
   let local: VsockAddr | undefined;
-  let remote: VsockAddr | undefined;
-  let started = 0;
+  let adopt = false;
   try {
     applyOptions(fd, socketOptions);
     const sockaddr = address.toBytes();
-    started = performance.now();
     let r = libc.connect(fd, sockaddr);
     // Whatever it said (EINTR included), connect() is asked once more, which
     // tells where the socket stands: EISCONN done, EALREADY under way, or the
@@ -293,23 +284,23 @@ async function connectVsock(options: ConnectOptions | string): Promise<VsockConn
     // once, ENOENT once), and a connect reported under way that never started
     // would otherwise be waited on (an unconnected socket polls writable).
     if (r !== 0) r = connectAgain(fd, sockaddr);
-    if (r === -EINPROGRESS && !(type === "stream" && adoptsConnecting)) {
-      remote = await finishConnect(fd, address, sockaddr, signal, timeout);
-    } else if (r !== -EINPROGRESS) {
-      check(r, "connect", address);
-      remote = socketAddress(fd, "getpeername");
-    }
-    if (remote !== undefined) local = socketAddress(fd, "getsockname");
+    // Under way, a stream is handed to the runtime's loop where it can take one (finishAdopted below).
+    adopt = r === -EINPROGRESS && type === "stream" && adoptsConnecting;
+    if (r === -EINPROGRESS && !adopt) await finishConnect(fd, address, sockaddr, signal, timeout);
+    else if (r !== -EINPROGRESS) check(r, "connect", address);
+    // The peer is the address connected to (the kernel keeps a copy of it for
+    // getpeername), so only this end's auto-bound port is asked for.
+    if (!adopt) local = socketAddress(fd, "getsockname");
   } catch (error) {
     unwatch(fd);
     libc.close(fd);
     throw error;
   }
   // The connection owns the fd from here; it closes it if it fails.
-  if (remote === undefined || local === undefined) {
+  if (local === undefined) { // adopt
     // The kernel's own connect timer: connectTimeout, where 0 means its default of 2 s.
     const kernelTimeout = socketOptions.connectTimeout || 2000;
-    return await finishAdopted(fd, address, started, kernelTimeout, signal, timeout);
+    return await finishAdopted(fd, address, performance.now(), kernelTimeout, signal, timeout);
   }
-  return await wrapConnected(fd, type, local, new VsockAddr(remote.cid, remote.port, address.toHost), busyPoll);
+  return await wrapConnected(fd, type, local, address, busyPoll);
 }
