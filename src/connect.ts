@@ -129,6 +129,27 @@ function timedOut(address: VsockAddr, timeout: number): VsockError {
 }
 
 /**
+ * Calls `cancel` with the reason when `signal` aborts or `timeout` ms pass
+ * (the error of {@link timedOut}), whichever comes first (the other may
+ * follow: the first reason must win); the function it returns stops
+ * watching. Both connect waits use it.
+ */
+function cancelOn(
+  address: VsockAddr,
+  signal: AbortSignal | undefined,
+  timeout: number | undefined,
+  cancel: (reason: unknown) => void,
+): () => void {
+  const onAbort = (): void => cancel(signal?.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const timer = timeout === undefined ? undefined : setTimeout(() => cancel(timedOut(address, timeout)), timeout);
+  return (): void => {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  };
+}
+
+/**
  * Finishes an in-progress stream connect in the runtime's own loop (where
  * `adoptsConnecting`): the fd is adopted at once and the loop reports the
  * outcome, so there is no reactor registration and no waiter hand-off. Owns
@@ -152,20 +173,14 @@ async function finishAdopted(
     return new VsockError({ errno, syscall, address });
   };
   const io = await openConnectingStream(fd, toError);
-  let cancel: AbortController | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const onAbort = (): void => cancel?.abort(signal?.reason);
-  if (signal !== undefined || timeout !== undefined) {
-    cancel = new AbortController();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    if (signal?.aborted) onAbort();
-    if (timeout !== undefined) timer = setTimeout(() => cancel?.abort(timedOut(address, timeout)), timeout);
-  }
+  // Only a connect that can be cancelled pays for a controller.
+  const cancel = signal !== undefined || timeout !== undefined ? new AbortController() : undefined;
+  const stop = cancel && cancelOn(address, signal, timeout, (reason) => cancel.abort(reason));
+  if (signal?.aborted) cancel?.abort(signal.reason); // it may have, while the stream was opened
   try {
     await io.connected(cancel?.signal); // on failure the stream is closed, and the fd with it
   } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", onAbort);
+    stop?.();
   }
   try {
     // Bun's first drain means writable, and a socket whose connect never
@@ -194,13 +209,10 @@ async function finishConnect(
   const loop = getReactor();
   loop.register(fd);
   let cancelled: unknown = undefined;
-  const cancel = (reason: unknown): void => {
+  const stop = cancelOn(address, signal, timeout, (reason) => {
     cancelled ??= reason;
     loop.unregister(fd); // wakes the wait below
-  };
-  const onAbort = (): void => cancel(signal?.reason);
-  signal?.addEventListener("abort", onAbort, { once: true });
-  const timer = timeout === undefined ? undefined : setTimeout(() => cancel(timedOut(address, timeout)), timeout);
+  });
   try {
     for (;;) {
       await loop.wait(fd, "write");
@@ -220,8 +232,7 @@ async function finishConnect(
     loop.unregister(fd);
     throw error;
   } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", onAbort);
+    stop();
   }
 }
 
