@@ -95,6 +95,11 @@ floors = {
     "deno_native_connect_seq_vs_c": vs("connects_seq", "deno_native", "c"),
     "deno_native_connect_vs_c": vs("connects", "deno_native", "c"),
     "deno_native_pingpong_vs_c": vs("pingpong", "deno_native", "c"),
+    # Bun's own socket code on a vsock fd (socket + connect by FFI, then Bun.connect({ fd })): ours on Bun's floor.
+    "bun_fd_connect_vs_c": vs("connects", "bun_fd", "c"),
+    "bun_fd_connect_seq_vs_c": vs("connects_seq", "bun_fd", "c"),
+    "bun_connect_vs_bun_fd": vs("connects", "bun", "bun_fd"),
+    "bun_connect_seq_vs_bun_fd": vs("connects_seq", "bun", "bun_fd"),
 }
 # The connect rows' profile: each client's own CPU µs per connect (user + system, all its threads), and the
 # share of wall time it was on a CPU (CPU per connect × connects/s). A share near 1 means the client process is

@@ -22,6 +22,8 @@
 # keep-alive POSTs of 64 B and 64 KiB echoed back, 1 and 16 connections.
 # The *_busypoll clients are ours with connect()'s busyPoll window at 500 µs (Deno and Node: Bun's streams
 # run on Bun's own loop, where the option does nothing), in the pingpong and stream families.
+# The bun_fd client (connect families) is Bun's own socket code on a vsock fd with none of the library
+# above its FFI calls (bench/tcp.ts --vsock-fd): the floor of ours on Bun's connects.
 # The forward family puts `vsock forward` (cli.ts) on each runtime, and socat, between a
 # TCP client and the vsock servers; the *_fwd_busypoll forwarders run with --busy-poll 500 (Deno, Node).
 set -euo pipefail
@@ -100,6 +102,7 @@ declare -A CMD=(
   [deno_hybrid]="$DENO run --allow-ffi --allow-read bench/ours.ts --uds $MUX"
   [deno_native]="$DENO run --unstable-vsock --allow-net bench/deno_native.ts"
   [bun_tcp]="$BUN bench/tcp.ts"
+  [bun_fd]="$BUN bench/tcp.ts --vsock-fd"
   [deno_tcp]="$DENO run --allow-net bench/tcp.ts"
   [node]="$NODE bench/ours.ts"
   [node_hybrid]="$NODE bench/ours.ts --uds $MUX"
@@ -111,8 +114,8 @@ declare -A CMD=(
 declare -A WHO=(
   [pingpong]="c python3 deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp c_hybrid bun_hybrid deno_hybrid node_hybrid deno_busypoll node_busypoll"
   [stream]="c socat deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp c_hybrid bun_hybrid deno_hybrid node_hybrid deno_busypoll node_busypoll"
-  [connects]="c deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp"
-  [connects_seq]="c deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp"
+  [connects]="c deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp bun_fd"
+  [connects_seq]="c deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp bun_fd"
   [many]="deno_native bun deno node"
   [hop]="deno"
 )

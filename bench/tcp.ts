@@ -2,9 +2,16 @@
  * "What users pick instead": the runtime's own TCP over loopback —
  * Deno.connect on Deno, Bun.connect on Bun, node:net on Node (the last two
  * wrapped into the Conn shape with pull/backpressure logic like the library's).
+ *
+ * `tcp.ts --vsock-fd MODE PORT ...` (Bun): Bun's own sockets on a vsock
+ * socket instead, with nothing of the library above its FFI calls: `socket`
+ * and one `connect` to CID 1, then `Bun.connect({ fd })`, whose first drain
+ * says connected. The floor of ours on Bun (the `bun_fd` client): what Bun's
+ * own socket code costs on vsock.
  */
 /// <reference types="bun-types" />
 import { connect as netConnect } from "node:net";
+import process from "node:process";
 import { main } from "./workloads.ts";
 import type { Conn } from "./workloads.ts";
 
@@ -59,6 +66,22 @@ async function dialNode(port: number): Promise<Conn> {
   };
 }
 
+const vsockFd = process.argv[2] === "--vsock-fd" && process.argv.splice(2, 1).length === 1;
+
+/** A vsock socket to CID 1 `port` whose connect is under way (or done), by the library's FFI calls alone. */
+async function vsockConnecting(port: number): Promise<number> {
+  const { libc, vsockSocket } = await import("../src/socket.ts");
+  const { VsockAddr } = await import("../src/addr.ts");
+  const address = new VsockAddr(1, port);
+  const fd = vsockSocket("stream", address);
+  const r = libc.connect(fd, address.toBytes());
+  if (r !== 0 && r !== -115 /* EINPROGRESS */) {
+    libc.close(fd);
+    throw new Error(`connect to ${address} failed: errno ${-r}`);
+  }
+  return fd;
+}
+
 async function dialBun(port: number): Promise<Conn> {
   const chunks: Uint8Array[] = [];
   let eof = false;
@@ -68,19 +91,25 @@ async function dialBun(port: number): Promise<Conn> {
     wake = null;
     w?.();
   };
-  const socket = await Bun.connect({
-    hostname: "127.0.0.1",
-    port,
-    allowHalfOpen: true,
-    socket: {
-      binaryType: "uint8array",
-      data: (_s, d: Uint8Array) => (chunks.push(d), notify()),
-      drain: notify,
-      end: () => ((eof = true), notify()),
-      close: () => ((eof = true), notify()),
-    },
-  });
   const park = () => new Promise<void>((resolve) => (wake = resolve));
+  const handlers = {
+    binaryType: "uint8array" as const,
+    data: (_s: unknown, d: Uint8Array) => (chunks.push(d), notify()),
+    drain: notify,
+    end: () => ((eof = true), notify()),
+    close: () => ((eof = true), notify()),
+  };
+  let socket: Bun.Socket;
+  if (vsockFd) {
+    // bun-types declares no Bun.connect overload for { fd }; Bun takes it (ffi/bun_stream.ts).
+    const adopt = Bun.connect as unknown as (o: { fd: number; allowHalfOpen: boolean; socket: typeof handlers }) => Promise<Bun.Socket>;
+    const connected = park(); // the first drain (a close before it: eof)
+    socket = await adopt({ fd: await vsockConnecting(port), allowHalfOpen: true, socket: handlers });
+    await connected;
+    if (eof) throw new Error(`connect to 1:${port} failed`);
+  } else {
+    socket = await Bun.connect({ hostname: "127.0.0.1", port, allowHalfOpen: true, socket: handlers });
+  }
   return {
     async read(p) {
       while (chunks.length === 0) {
