@@ -67,11 +67,13 @@ async function dialNode(port: number): Promise<Conn> {
 }
 
 const vsockFd = process.argv[2] === "--vsock-fd" && process.argv.splice(2, 1).length === 1;
+// Loaded once, and only for --vsock-fd: the TCP clients must not load the FFI (Deno's runs without --allow-ffi).
+const { libc, vsockSocket } = vsockFd ? await import("../src/socket.ts") : {};
+const { VsockAddr } = vsockFd ? await import("../src/addr.ts") : {};
 
 /** A vsock socket to CID 1 `port` whose connect is under way (or done), by the library's FFI calls alone. */
-async function vsockConnecting(port: number): Promise<number> {
-  const { libc, vsockSocket } = await import("../src/socket.ts");
-  const { VsockAddr } = await import("../src/addr.ts");
+function vsockConnecting(port: number): number {
+  if (!libc || !vsockSocket || !VsockAddr) throw new Error("vsockConnecting needs --vsock-fd");
   const address = new VsockAddr(1, port);
   const fd = vsockSocket("stream", address);
   const r = libc.connect(fd, address.toBytes());
@@ -104,7 +106,7 @@ async function dialBun(port: number): Promise<Conn> {
     // bun-types declares no Bun.connect overload for { fd }; Bun takes it (ffi/bun_stream.ts).
     const adopt = Bun.connect as unknown as (o: { fd: number; allowHalfOpen: boolean; socket: typeof handlers }) => Promise<Bun.Socket>;
     const connected = park(); // the first drain (a close before it: eof)
-    socket = await adopt({ fd: await vsockConnecting(port), allowHalfOpen: true, socket: handlers });
+    socket = await adopt({ fd: vsockConnecting(port), allowHalfOpen: true, socket: handlers });
     await connected;
     if (eof) throw new Error(`connect to 1:${port} failed`);
   } else {
