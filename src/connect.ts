@@ -158,11 +158,11 @@ function cancelOn(
 async function finishAdopted(
   fd: number,
   address: VsockAddr,
-  started: number,
   kernelTimeout: number,
   signal?: AbortSignal,
   timeout?: number,
 ): Promise<VsockConn> {
+  const started = performance.now(); // microseconds after connect() started: the kernel's timer counts from there
   const toError = (errno: number, syscall: string): VsockError => {
     if (syscall !== "connect") return new VsockError({ errno, syscall });
     // errno 0: the runtime saw the connect fail, not why. A vsock connect
@@ -311,7 +311,7 @@ async function connectVsock(options: ConnectOptions | string): Promise<VsockConn
   if (local === undefined) { // adopt
     // The kernel's own connect timer: connectTimeout, where 0 means its default of 2 s.
     const kernelTimeout = socketOptions.connectTimeout || 2000;
-    return await finishAdopted(fd, address, performance.now(), kernelTimeout, signal, timeout);
+    return await finishAdopted(fd, address, kernelTimeout, signal, timeout);
   }
   return await wrapConnected(fd, type, local, address, busyPoll);
 }
