@@ -5,7 +5,7 @@
  * @module
  */
 import { VsockAddr } from "./addr.ts";
-import { SO_ERROR } from "./constants.ts";
+import { SO_ERROR, VMADDR_PORT_ANY } from "./constants.ts";
 import { VsockConn } from "./conn.ts";
 import { check, VsockError } from "./errors.ts";
 import { applyOptions, getIntOption, type SocketOptions, validateOptions } from "./options.ts";
@@ -25,7 +25,7 @@ import { unwatch } from "./reactor.ts";
 import { wrapConnected } from "./wrap.ts";
 import { type HybridAddr, isHybridString } from "./hybrid/addr.ts";
 import { connectHybrid, type HybridConnectOptions } from "./hybrid/connect.ts";
-import { EALREADY, ECONNRESET, EINPROGRESS, EINTR, EISCONN, ETIMEDOUT } from "./errno.ts";
+import { EALREADY, ECONNRESET, EINPROGRESS, EINTR, EISCONN, ENOTCONN, ETIMEDOUT } from "./errno.ts";
 
 /** Options for {@link connect}. */
 export interface ConnectOptions extends SocketOptions {
@@ -183,10 +183,21 @@ async function finishAdopted(
     stop?.();
   }
   try {
-    // Bun's first drain means writable, and a socket whose connect never
-    // started is writable too: getpeername confirms it is connected (ENOTCONN).
-    socketAddress(fd, "getpeername");
-    return new VsockConn(io, fd, socketAddress(fd, "getsockname"), address);
+    // Bun's first drain means writable without an error (uSockets calls it
+    // only without EPOLLERR, which a failed or timed-out connect raises), and
+    // a socket whose connect never started (errno misread twice) is writable
+    // too. connect() binds a local port before it starts: a bound port here
+    // means started, hence connected, so this end's address is the check.
+    const local = socketAddress(fd, "getsockname");
+    if (local.port === VMADDR_PORT_ANY) {
+      throw new VsockError({
+        errno: ENOTCONN,
+        syscall: "connect",
+        address,
+        message: `connect to ${address.toString()} never started: the socket is not connected (ENOTCONN)`,
+      });
+    }
+    return new VsockConn(io, fd, local, address);
   } catch (error) {
     io.close();
     throw error;
@@ -263,17 +274,18 @@ export function connect(options: HybridConnectOptions | HybridAddrString): Promi
 export function connect(options: ConnectOptions & { type: "seqpacket" }): Promise<VsockSeqpacketConn>;
 export function connect(options: (ConnectOptions & { type?: "stream" }) | `vsock://${string}`): Promise<VsockConn>;
 export function connect(options: StreamConnectTarget): Promise<VsockConn<VsockAddr | HybridAddr>>;
-export async function connect(
+export function connect(
   options: ConnectOptions | HybridConnectOptions | string,
 ): Promise<VsockConn<VsockAddr | HybridAddr> | VsockSeqpacketConn> {
+  // Not async itself: both are, so a bad argument still rejects, and a connect awaits one frame less.
   if (
     typeof options === "string"
       ? isHybridString(options)
       : typeof options === "object" && options !== null && "uds" in options
   ) {
-    return await connectHybrid(options as HybridConnectOptions | string);
+    return connectHybrid(options as HybridConnectOptions | string);
   }
-  return await connectVsock(options as ConnectOptions | string);
+  return connectVsock(options as ConnectOptions | string);
 }
 
 async function connectVsock(options: ConnectOptions | string): Promise<VsockConn | VsockSeqpacketConn> {
