@@ -246,18 +246,22 @@ class BunStream implements ConnectingStreamIO {
  * hand-off (measured in the test VM: 1.2-1.4x the connects per second at
  * 0.75-0.85x the CPU per connect). Bun owns the fd afterwards.
  */
-export async function adoptConnectingBunStream(fd: number, toError: ErrorFactory): Promise<ConnectingStreamIO> {
-  const stream = new BunStream(toError, true);
-  const adopt = Bun.connect as unknown as AdoptFd;
-  await adopt({ fd, allowHalfOpen: true, binaryType: "uint8array", socket: stream.handlers });
-  return stream;
+export function adoptConnectingBunStream(fd: number, toError: ErrorFactory): Promise<ConnectingStreamIO> {
+  return adopt(fd, new BunStream(toError, true));
 }
 
 /** Adopts a connected stream socket fd into Bun's event loop. Bun owns the fd afterwards. */
-export async function adoptBunStream(fd: number, toError: ErrorFactory): Promise<StreamIO> {
-  const stream = new BunStream(toError);
+export function adoptBunStream(fd: number, toError: ErrorFactory): Promise<StreamIO> {
+  return adopt(fd, new BunStream(toError));
+}
+
+/** `Bun.connect({ fd })` with `stream`'s handlers; resolves with `stream` (no async frame: every connect passes here). */
+function adopt(fd: number, stream: BunStream): Promise<BunStream> {
   // bun-types declares FdSocketOptions but no overload of Bun.connect takes it.
-  const adopt = Bun.connect as unknown as AdoptFd;
-  await adopt({ fd, allowHalfOpen: true, binaryType: "uint8array", socket: stream.handlers });
-  return stream;
+  const connect = Bun.connect as unknown as AdoptFd;
+  try {
+    return connect({ fd, allowHalfOpen: true, binaryType: "uint8array", socket: stream.handlers }).then(() => stream);
+  } catch (error) {
+    return Promise.reject(error); // a throw, as from an async function: the caller closes the fd
+  }
 }

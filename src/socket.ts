@@ -125,12 +125,12 @@ export const adoptsConnecting: boolean = adapter.adoptConnecting !== undefined;
  * when the connect is done (`connected()`); `toError` builds the stream's
  * errors. Only where `adoptsConnecting`. On failure the fd is closed.
  */
-export async function openConnectingStream(fd: number, toError: ErrorFactory): Promise<ConnectingStreamIO> {
-  try {
-    if (!adapter.adoptConnecting) throw new Error("this runtime cannot adopt a connecting socket");
-    return await adapter.adoptConnecting(fd, toError);
-  } catch (error) {
+export function openConnectingStream(fd: number, toError: ErrorFactory): Promise<ConnectingStreamIO> {
+  // Not async itself: a Bun connect passes here, and an async frame is one more promise a connect.
+  const adopted = adapter.adoptConnecting?.(fd, toError) ??
+    Promise.reject(new Error("this runtime cannot adopt a connecting socket"));
+  return adopted.catch((error: unknown) => {
     libc.close(fd);
     throw error;
-  }
+  });
 }
