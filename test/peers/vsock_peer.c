@@ -163,7 +163,8 @@ static void sink(int lfd) {
       uint64_t total = 0;
       ssize_t r;
       while ((r = read(c, buf, sizeof buf)) > 0) total += (uint64_t)r;
-      /* A client that never reads the count (the bench's `socat -u`) may be gone by now: its EPIPE is no failure. */
+      /* One send: 8 bytes into the client's empty receive window go whole. A client that never reads the count
+       * (the bench's `socat -u`) may be gone by now: its EPIPE is no failure. */
       if (send(c, &total, sizeof total, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET) die("write");
       shutdown(c, SHUT_WR);
       _exit(0);
