@@ -162,7 +162,7 @@ async function finishAdopted(
   signal?: AbortSignal,
   timeout?: number,
 ): Promise<VsockConn> {
-  const started = performance.now(); // microseconds after connect() started: the kernel's timer counts from there
+  const started = performance.now(); // ms, just after connect() started it: the kernel's timer counts from there
   const toError = (errno: number, syscall: string): VsockError => {
     if (syscall !== "connect") return new VsockError({ errno, syscall });
     // errno 0: the runtime saw the connect fail, not why. A vsock connect
