@@ -22,6 +22,43 @@ import { EAGAIN, ECONNABORTED, EINTR, EPROTO } from "./errno.ts";
 /** Backlog when none is given: room for bursts of connects (the kernel caps it at `somaxconn`). */
 const DEFAULT_BACKLOG = 1024;
 
+/** An accepted connection's fd and both ends' addresses ({@link acceptFd}). */
+export interface AcceptedFd {
+  fd: number;
+  local: VsockAddr;
+  remote: VsockAddr;
+}
+
+/**
+ * The listener's next connection as its fd and addresses, before it becomes
+ * a connection object: `accept()` wraps it, `serve()` hands it to the
+ * runtime's own `node:net` where it can. The caller owns the fd.
+ */
+export async function acceptFd(listener: VsockListener<VsockConn | VsockSeqpacketConn>): Promise<AcceptedFd> {
+  const peer = new Uint8Array(SOCKADDR_VM_SIZE);
+  const peerLength = new Uint32Array(1);
+  const loop = getReactor();
+  for (;;) {
+    if (listener.closed) throw closedError("accept", "listener", listener.addr);
+    const fd = acceptOnce(listener.fd, peer, peerLength);
+    if (fd >= 0) return addresses(fd, peer.subarray(0, peerLength[0]));
+    if (fd === -EAGAIN) await loop.wait(listener.fd, "read");
+    else if (fd !== -EINTR && fd !== -ECONNABORTED && fd !== -EPROTO) {
+      throw new VsockError({ errno: -fd, syscall: "accept4", address: listener.addr });
+    }
+  }
+}
+
+/** The addresses of a just-accepted `fd` (`peer` from `accept4`); on failure the fd is closed. */
+function addresses(fd: number, peer: Uint8Array): AcceptedFd {
+  try {
+    return { fd, remote: VsockAddr.fromBytes(peer), local: socketAddress(fd, "getsockname") };
+  } catch (error) {
+    libc.close(fd);
+    throw error;
+  }
+}
+
 /** Options for {@link listen}. */
 export interface ListenOptions extends SocketOptions {
   /** The CID to bind; default `VMADDR_CID_ANY` (every transport). */
@@ -76,30 +113,7 @@ export class VsockListener<C extends VsockConn | VsockSeqpacketConn = VsockConn>
 
   /** Waits for the next connection. */
   async accept(): Promise<C> {
-    const peer = new Uint8Array(SOCKADDR_VM_SIZE);
-    const peerLength = new Uint32Array(1);
-    const loop = getReactor();
-    for (;;) {
-      if (this.closed) throw closedError("accept", "listener", this.addr);
-      const fd = acceptOnce(this.fd, peer, peerLength);
-      if (fd >= 0) return await this.#wrap(fd, peer.subarray(0, peerLength[0]));
-      if (fd === -EAGAIN) await loop.wait(this.fd, "read");
-      else if (fd !== -EINTR && fd !== -ECONNABORTED && fd !== -EPROTO) {
-        throw new VsockError({ errno: -fd, syscall: "accept4", address: this.addr });
-      }
-    }
-  }
-
-  async #wrap(fd: number, peer: Uint8Array): Promise<C> {
-    let local: VsockAddr;
-    let remote: VsockAddr;
-    try {
-      remote = VsockAddr.fromBytes(peer);
-      local = socketAddress(fd, "getsockname");
-    } catch (error) {
-      libc.close(fd);
-      throw error;
-    }
+    const { fd, local, remote } = await acceptFd(this);
     return await wrapConnected(fd, this.type, local, remote) as C;
   }
 
