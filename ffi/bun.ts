@@ -10,6 +10,7 @@
 /// <reference types="bun-types" />
 import { dlopen, FFIType, toArrayBuffer } from "bun:ffi";
 import { adoptBunStream, adoptConnectingBunStream } from "./bun_stream.ts";
+import { adoptNetSocket } from "./bun_net.ts";
 import { createBunSender } from "./bun_sender.ts";
 import { createBunEpollWaiter } from "./bun_waiter.ts";
 import { type CType, LIBC_PATH, SYMBOLS } from "./symbols.ts";
@@ -54,6 +55,7 @@ export function createBunAdapter(): Adapter {
       createBunEpollWaiter(epfd, maxEvents, epollEventSize),
     adoptStream: adoptBunStream,
     adoptConnecting: adoptConnectingBunStream,
+    adoptNetSocket: adoptNetSocket,
     maxSendsInFlight: 4,
     sendOffThread: createBunSender(4),
   };

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Socket } from "node:net";
 
 /**
  * Thin, synchronous libc calls. Each returns the call's result when it is
@@ -120,4 +121,13 @@ export interface Adapter {
    * leaves the fd open; from then on the stream owns it.
    */
   adoptConnecting?(fd: number, toError: ErrorFactory): Promise<ConnectingStreamIO>;
+  /**
+   * Hands a connected, non-blocking stream socket to the runtime's own
+   * `node:net`, where it can take a foreign fd, so that its `node:http` server
+   * works on the socket directly instead of through a JS `Duplex` over this
+   * library's stream. Bun only: Node's libuv calls a vsock fd's handle type
+   * UNKNOWN, and Deno's `node:net` takes no fd. The socket owns the fd from
+   * then on; if this throws, the fd stays open.
+   */
+  adoptNetSocket?(fd: number): Socket;
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { Socket } from "node:net";
 import { adapter, type ConnectingStreamIO, type ErrorFactory, type Libc, type StreamIO } from "../ffi/mod.ts";
 import { VsockAddr } from "./addr.ts";
 import {
@@ -115,6 +116,24 @@ export async function openStream(fd: number, busyPollUs = 0): Promise<StreamIO> 
   }
   // The stream joins the reactor at its first EAGAIN (an fd connect() left registered stays so).
   return new PolledStream(fd, getReactor(), libc, busyPollUs);
+}
+
+/** `true` when the runtime's own `node:net` can take a connected fd (see `openNetSocket`). */
+export const adoptsNetSocket: boolean = adapter.adoptNetSocket !== undefined;
+
+/**
+ * Hands a connected stream fd to the runtime's own `node:net` (only where
+ * `adoptsNetSocket`); the socket owns it from then on. On failure the fd is
+ * closed.
+ */
+export function openNetSocket(fd: number): Socket {
+  try {
+    if (!adapter.adoptNetSocket) throw new Error("this runtime's node:net cannot take a vsock fd");
+    return adapter.adoptNetSocket(fd);
+  } catch (error) {
+    libc.close(fd);
+    throw error;
+  }
 }
 
 /** `true` when the runtime's loop can take a socket whose connect is still under way (see `openConnectingStream`). */

@@ -1,7 +1,8 @@
 /**
  * `serve()`: HTTP/1.1 over vsock with a fetch-style handler, shaped like
  * `Deno.serve`. Parsing is each runtime's own `node:http` (llhttp), which is
- * handed every accepted connection as a {@link ConnDuplex}; converting its
+ * handed every accepted connection (on Bun the socket itself, elsewhere a
+ * `ConnDuplex` over it: served.ts); converting its
  * request and response to and from Web `Request`/`Response` is srvx's Node
  * adapter (`NodeRequest`, `sendNodeResponse` — see send_response.ts). Only the vsock parts are here:
  * accepting, the CID allow-list, and a graceful shutdown that knows which
@@ -16,9 +17,10 @@ import { NodeRequest } from "srvx/node";
 import { VsockAddr } from "../addr.ts";
 import type { HybridAddr } from "../hybrid/addr.ts";
 import { listen, type ListenOptions } from "../listener.ts";
-import { type ByteConn, ConnDuplex } from "../conn_duplex.ts";
+import type { ByteConn } from "../conn_duplex.ts";
 import { markListening, reasonPhrase } from "./node_http_quirks.ts";
 import { sendResponse } from "./send_response.ts";
+import { acceptServed, type Served } from "./served.ts";
 
 /** An address a served connection can have: `AF_VSOCK`, or hybrid vsock through a VMM's Unix socket. */
 export type ServeAddr = VsockAddr | HybridAddr;
@@ -87,10 +89,9 @@ export interface ServeInit<A extends ServeAddr = VsockAddr> extends ServeOptions
 /** One accepted connection's state: how many of its requests are still being answered. */
 interface Tracked<A extends ServeAddr> {
   active: number;
-  readonly duplex: ConnDuplex;
+  readonly served: Served<A>;
   /** The keep-alive timer, armed while no request is being answered. */
   idle?: ReturnType<typeof setTimeout>;
-  readonly conn: ByteConn & { localAddr: A; remoteAddr: A };
 }
 
 function validate<A extends ServeAddr>(options: ServeOptions<A>, handler: unknown): void {
@@ -163,7 +164,6 @@ export class VsockHttpServer<A extends ServeAddr = VsockAddr> implements AsyncDi
     this.addr = listener.addr;
     this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
     const onError = options.onError ?? defaultOnError;
-    const allow = options.allowCids ? new Set(options.allowCids) : undefined;
 
     const http = createServer({ maxHeaderSize: options.maxHeaderSize ?? 16 * 1024 }, (req, res) => {
       this.#respond(req, res, handler, onError);
@@ -178,11 +178,12 @@ export class VsockHttpServer<A extends ServeAddr = VsockAddr> implements AsyncDi
       else closeAfterFlush(socket, clientErrorResponse(error.code));
     });
 
+    const next = acceptServed(listener, options.allowCids ? new Set(options.allowCids) : undefined);
     this.#accepting = (async () => {
       for (;;) {
-        let conn;
+        let served;
         try {
-          conn = await listener.accept();
+          served = await next();
         } catch (error) {
           if (listener.closed) return;
           // A failed accept (e.g. EMFILE) must not stop the server: report it and go on.
@@ -190,20 +191,17 @@ export class VsockHttpServer<A extends ServeAddr = VsockAddr> implements AsyncDi
           await new Promise((resolve) => setTimeout(resolve, 50));
           continue;
         }
-        if (allow && !allow.has((conn.remoteAddr as VsockAddr).cid)) {
-          conn.close();
-          continue;
-        }
-        const duplex = new ConnDuplex(conn);
-        const tracked: Tracked<A> = { active: 0, conn, duplex };
-        this.#conns.set(duplex, tracked);
+        if (served === undefined) continue; // refused by allowCids, and closed
+        const tracked: Tracked<A> = { active: 0, served };
+        const { socket } = served;
+        this.#conns.set(socket, tracked);
         this.#idle(tracked);
-        duplex.once("close", () => {
+        socket.once("close", () => {
           clearTimeout(tracked.idle);
-          this.#conns.delete(duplex);
+          this.#conns.delete(socket);
           this.#maybeFinished();
         });
-        http.emit("connection", duplex);
+        http.emit("connection", socket);
       }
     })();
 
@@ -240,8 +238,8 @@ export class VsockHttpServer<A extends ServeAddr = VsockAddr> implements AsyncDi
     );
     const request = new NodeRequest({ req, res }) as unknown as Request;
     const info: ServeHandlerInfo<A> = {
-      remoteAddr: tracked.conn.remoteAddr,
-      localAddr: tracked.conn.localAddr,
+      remoteAddr: tracked.served.remoteAddr,
+      localAddr: tracked.served.localAddr,
       completed,
     };
     const answer = async (): Promise<Response> => {
@@ -277,17 +275,18 @@ export class VsockHttpServer<A extends ServeAddr = VsockAddr> implements AsyncDi
    * process, "socket hang up" in CI).
    */
   #idle(tracked: Tracked<A>): void {
-    const { duplex } = tracked;
+    const { served } = tracked;
     clearTimeout(tracked.idle);
     const ms = this.#keepAliveMs;
     if (ms <= 0) return;
     const check = (): void => {
-      if (tracked.active > 0 || duplex.destroyed) return;
-      const left = duplex.lastReadAt + ms - Date.now();
+      if (tracked.active > 0 || served.socket.destroyed) return;
+      const left = served.lastReadAt() + ms - Date.now();
       if (left > 0) tracked.idle = setTimeout(check, left).unref();
-      else if (duplex.hasInput()) tracked.idle = setTimeout(check, ms).unref();
-      else duplex.destroy();
+      else if (served.hasInput()) tracked.idle = setTimeout(check, ms).unref();
+      else served.socket.destroy();
     };
+    served.lastReadAt(); // a native connection notes the bytes of the request just answered (see Served)
     tracked.idle = setTimeout(check, ms).unref();
   }
 
@@ -320,7 +319,7 @@ export class VsockHttpServer<A extends ServeAddr = VsockAddr> implements AsyncDi
     if (!this.#stopping) {
       this.#stopping = true;
       this.#listener.close();
-      for (const [duplex, tracked] of this.#conns) if (tracked.active === 0) duplex.destroy();
+      for (const [socket, tracked] of this.#conns) if (tracked.active === 0) socket.destroy();
       this.#maybeFinished();
     }
     return this.finished;

@@ -304,6 +304,43 @@ test("garbage over raw vsock gets 400, a throwing handler 500, and the server ke
   }
 });
 
+test("a request without a Host header: the URL and info name the vsock ends (raw HTTP/1.0 over vsock)", async () => {
+  let seen: { url: string; local: string; remote: string } | undefined;
+  await using server = ourServer((req, info) => {
+    seen = { url: req.url, local: info.localAddr.toString(), remote: info.remoteAddr.toString() };
+    return new Response("ok");
+  });
+  const conn = await connect({ cid: 1, port: server.addr.port });
+  await conn.writeAll(new TextEncoder().encode("GET /where?x=1 HTTP/1.0\r\n\r\n"));
+  const reply = new TextDecoder().decode(await collect(conn.readable)); // HTTP/1.0: the server closes after it
+  conn.close();
+  assert.match(reply, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok$/);
+  assert.ok(seen);
+  // No Host: the URL names the server's own end, CID:PORT (the CID the client dialled, the listener's port).
+  assert.equal(seen.url, `http://1:${server.addr.port}/where?x=1`);
+  assert.equal(seen.local, `vsock://1:${server.addr.port}`);
+  assert.equal(seen.remote, `vsock://1:${conn.localAddr.port}`);
+});
+
+test("the keep-alive timeout closes an idle vsock connection, and not one that sends within it", async () => {
+  await using server = ourServer(() => new Response("answered"), { keepAliveTimeout: 400 });
+  const get = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  const conn = await connect({ cid: 1, port: server.addr.port });
+  const replies: Promise<Uint8Array> = collect(conn.readable);
+  const started = Date.now();
+  // Three requests 250 ms apart (each within the timeout of the answer before), then silence.
+  for (let i = 0; i < 3; i++) {
+    await conn.writeAll(get);
+    await sleep(250);
+  }
+  const text = new TextDecoder().decode(await withTimeout(replies, 10_000, "the idle connection was never closed"));
+  const lasted = Date.now() - started;
+  conn.close();
+  assert.equal(text.match(/answered/g)?.length, 3, text);
+  // Closed by the server, no sooner than 400 ms after the last request (sent at ~500 ms).
+  assert.ok(lasted >= 850, `closed after ${lasted} ms`);
+});
+
 test("graceful shutdown: the request in flight finishes, then finished resolves and the port is free", async () => {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
