@@ -137,6 +137,21 @@ for row in HTTP_ROWS:
     http[f"bun_nodehttp_http_{name}_vs_bun_tcp"] = vs(row, "bun_nodehttp", "bun_tcp")
     http[f"deno_nodehttp_http_{name}_vs_deno_tcp"] = vs(row, "deno_nodehttp", "deno_tcp")
 
+# fetch (the client side: each client against Deno.serve, on vsock or on TCP): requests/s ratios per row, ours
+# against the runtime's own fetch() over TCP, its own node:http client over TCP (the design's floor), and Deno's
+# own vsock fetch; the runtimes' own fetch() against C's load client.
+FETCH_ROWS = ["fetch_64_c1", "fetch_64_c16", "fetch_64k_c1"]
+fetch = {}
+for row in FETCH_ROWS:
+    name = row.removeprefix("fetch_")
+    for rt in ["bun", "deno", "node"]:
+        fetch[f"{rt}_fetch_{name}_vs_{rt}_tcp"] = vs(row, rt, f"{rt}_tcp")
+        fetch[f"{rt}_fetch_{name}_vs_{rt}_nodehttp"] = vs(row, rt, f"{rt}_nodehttp")
+    fetch[f"deno_fetch_{name}_vs_deno_native"] = vs(row, "deno", "deno_native")
+    fetch[f"deno_native_fetch_{name}_vs_c"] = vs(row, "deno_native", "c")
+    for rt in ["bun", "deno", "node"]:
+        fetch[f"{rt}_tcp_fetch_{name}_vs_c_tcp"] = vs(row, f"{rt}_tcp", "c_tcp")
+
 # The cost curve: ping-pong on 1, 10, 100 and 1,000 connections at once. Per row and client:
 # round trips/s, and µs per round seen by one connection (connections / rate); ratios are
 # ours / Deno native (throughput: higher is better). Then RSS per idle connection.
@@ -190,6 +205,7 @@ units = {
     **{row: f"{row.removeprefix('idle_')} idle connections: KiB RSS/conn" for row in idle_rows},
     "hop": "us per Deno nonblocking FFI call round trip",
     **{row: "requests/s, p50 us, p99 us" for row in HTTP_ROWS},
+    **{row: "HTTP client: requests/s, p50 us, p99 us" for row in FETCH_ROWS},
     "forward": "TCP client through a tcp->vsock forwarder: MiB/s, us/round",
 }
 print(f"vsock benchmarks, CID 1, kernel {kernel}, medians of {rounds} interleaved rounds{' (quick)' if quick else ''}")
@@ -215,6 +231,10 @@ for name, value in ratios.items():
 print("\nhttp (requests/s: ours/baseline, higher is better; p99: ours/baseline, lower is better)")
 for name, value in http.items():
     print(f"  {name:<38} {value}{verdict(name, value)}")
+
+print("\nfetch: HTTP clients against Deno.serve (requests/s: ours/baseline, higher is better)")
+for name, value in fetch.items():
+    print(f"  {name:<38} {value}")
 
 print("\ncost curve: µs per round for one connection (connections / round trips/s), and ours/Deno native throughput")
 for n in CURVE:
@@ -255,6 +275,7 @@ result = {
     "deno_hop": deno_hop,
     "hybrid": hybrid,
     "http": http,
+    "fetch": fetch,
     "forward": forward,
     "curve": curve,
     "idle": idle,

@@ -8,7 +8,7 @@
 # against C over TCP, and one hand-off through Deno's FFI pool (deno_hop.ts).
 #   BENCH_QUICK=1  smaller workloads and 3 rounds (the test suite's figures)
 #   BENCH_ONLY="http c_hybrid pingpong:bun"  only these: workload families (pingpong stream
-#                  connects connects_seq many curve idle hop http forward), clients (in all their workloads),
+#                  connects connects_seq many curve idle hop http fetch forward), clients (in all their workloads),
 #                  workload:client rows
 # The curve family is the cost curve: ping-pong at 1, 10, 100 and 1,000 connections at
 # once (rows curve_<n>); the idle family, RSS per connection with 10,000 idle connections.
@@ -20,6 +20,10 @@
 # against plain AF_VSOCK, in one run. The mux's own hops are in those figures.
 # The http family loads each HTTP server with one C client (test/peers/http_load.c):
 # keep-alive POSTs of 64 B and 64 KiB echoed back, 1 and 16 connections.
+# The fetch family is the other direction: HTTP clients (bench/http_client.ts: ours, Deno's own vsock
+# fetch, each runtime's fetch() over TCP, each runtime's node:http client over TCP (*_nodehttp: the floor of
+# createHttpClient()'s design); the C load client for reference) against Deno's own Deno.serve, on vsock for
+# the vsock clients and on TCP for the others, the same POSTs.
 # The *_busypoll clients are ours with connect()'s busyPoll window at 500 µs (Deno and Node: Bun's streams
 # run on Bun's own loop, where the option does nothing), in the pingpong and stream families.
 # The bun_fd client (connect families) is Bun's own socket code on a vsock fd with none of the library
@@ -49,7 +53,7 @@ else
   ROUNDS=${BENCH_ROUNDS:-5} PINGS=5000 STREAM=$((256 << 20)) CONNECTS=2000 MANY=1000 MANY_ROUNDS=20 REQUESTS=400
   FWD_STREAM=$((64 << 20)) FWD_PINGS=1000
 fi
-ALL_FAMILIES="pingpong stream connects connects_seq many curve idle hop http forward"
+ALL_FAMILIES="pingpong stream connects connects_seq many curve idle hop http fetch forward"
 FAMILIES="" PICK=""
 for word in ${BENCH_ONLY:-}; do
   if [[ " $ALL_FAMILIES " == *" $word "* ]]; then FAMILIES+=" $word"; else PICK+=" $word"; fi
@@ -139,6 +143,23 @@ declare -A HTTP_CMD=(
   [deno_nodehttp]="$DENO run --allow-net --allow-env --allow-read bench/http_server.ts node-http-tcp"
   [node_nodehttp]="$NODE bench/http_server.ts node-http-tcp"
 )
+# fetch: rows fetch_<body>_c<connections>, each client against Deno.serve (vsock, or TCP for *_tcp)
+FETCH_ROWS="fetch_64_c1 fetch_64_c16 fetch_64k_c1"
+[[ $QUICK == 1 ]] && FETCH_ROWS="fetch_64_c16" # the test suite's budget: one row
+FETCH_WHO="c deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp bun_nodehttp deno_nodehttp node_nodehttp"
+for row in $FETCH_ROWS; do WHO[$row]=$FETCH_WHO; done
+declare -A FETCH_CMD=(
+  [bun]="$BUN bench/http_client.ts ours"
+  [deno]="$DENO run --allow-ffi --allow-env bench/http_client.ts ours"
+  [node]="$NODE bench/http_client.ts ours"
+  [deno_native]="$DENO run --allow-net bench/http_client.ts deno-vsock"
+  [bun_tcp]="$BUN bench/http_client.ts tcp"
+  [deno_tcp]="$DENO run --allow-net bench/http_client.ts tcp"
+  [node_tcp]="$NODE bench/http_client.ts tcp"
+  [bun_nodehttp]="$BUN bench/http_client.ts nodehttp-tcp"
+  [deno_nodehttp]="$DENO run --allow-net --allow-env bench/http_client.ts nodehttp-tcp"
+  [node_nodehttp]="$NODE bench/http_client.ts nodehttp-tcp"
+)
 declare -A HTTP_PORT=()
 start_http() { # server -> HTTP_PORT[server] once it prints "ready PORT"
   local who=$1 out=.cache/http-$who.out
@@ -156,6 +177,8 @@ start_http() { # server -> HTTP_PORT[server] once it prints "ready PORT"
 }
 if [[ " $FAMILIES " == *" http "* ]]; then
   for who in $HTTP_WHO; do start_http "$who"; done
+elif [[ " $FAMILIES " == *" fetch "* ]]; then
+  for who in deno_native deno_tcp; do start_http "$who"; done # the fetch family's servers
 fi
 
 run_one() { # workload client -> prints the number(s)
@@ -195,6 +218,18 @@ run_one() { # workload client -> prints the number(s)
       [[ $who == *_tcp || $who == *_nodehttp ]] && target=tcp
       ((body > 1024)) && requests=$((REQUESTS / 4)) # 64 KiB rows: fewer, so each row takes similar time
       [[ -n ${HTTP_PORT[$who]:-} ]] && "$LOAD" "$target" "${HTTP_PORT[$who]}" "$conns" "$requests" $((body)) ;;
+    fetch_*)
+      local body=${w#fetch_} conns=${w##*_c} requests=$REQUESTS server=deno_native p
+      body=${body%_c*} body=${body/k/*1024}
+      [[ $who == *_tcp || $who == *_nodehttp ]] && server=deno_tcp
+      ((body > 1024)) && requests=$((REQUESTS / 4))
+      p=${HTTP_PORT[$server]:-}
+      [[ -n $p ]] || return 1
+      case $who in
+        c) "$LOAD" 1 "$p" "$conns" "$requests" $((body)) ;;
+        c_tcp) "$LOAD" tcp "$p" "$conns" "$requests" $((body)) ;;
+        *) ${FETCH_CMD[$who]} "$p" "$conns" "$requests" $((body)) ;;
+      esac ;;
     forward:*) fwd_run "$who" ;;
   esac
 }
@@ -268,7 +303,7 @@ bounded() { # command... -> its stdout; fails after ROW_TIMEOUT s
 raw=$(mktemp)
 for ((r = 1; r <= ROUNDS; r++)); do
   echo "round $r/$ROUNDS (at $SECONDS s)" >&2
-  rows=${FAMILIES//http/$HTTP_ROWS} rows=${rows//curve/$CURVE_ROWS} rows=${rows//idle/$IDLE_ROWS}
+  rows=${FAMILIES//http/$HTTP_ROWS} rows=${rows//fetch/$FETCH_ROWS} rows=${rows//curve/$CURVE_ROWS} rows=${rows//idle/$IDLE_ROWS}
   for w in $rows; do
     for who in ${WHO[$w]}; do
       [[ -z $PICK || " $PICK " == *" $who "* || " $PICK " == *" $w:$who "* ]] || continue
