@@ -181,6 +181,13 @@ elif [[ " $FAMILIES " == *" fetch "* ]]; then
   for who in deno_native deno_tcp; do start_http "$who"; done # the fetch family's servers
 fi
 
+http_row() { # an http_* or fetch_* row, e.g. http_64k_c16 -> "BODY CONNECTIONS REQUESTS"
+  local body=${1#*_} conns=${1##*_c}
+  body=${body%_c*} body=$((${body/k/*1024}))
+  # 64 KiB rows: fewer requests, so each row takes similar time
+  echo "$body $conns $((body > 1024 ? REQUESTS / 4 : REQUESTS))"
+}
+
 run_one() { # workload client -> prints the number(s)
   local w=$1 who=$2 echo=$VECHO sink=$VSINK acl=$VACL
   [[ $who == *_tcp ]] && echo=$TECHO sink=$TSINK acl=$TACL
@@ -213,22 +220,20 @@ run_one() { # workload client -> prints the number(s)
     idle_*) ${CMD[$who]} idle "$echo" "${w#idle_}" ;;
     hop:deno) "$DENO" run --allow-ffi bench/deno_hop.ts ;;
     http_*)
-      local body=${w#http_} conns=${w##*_c} target=1 requests=$REQUESTS
-      body=${body%_c*} body=${body/k/*1024}
+      local body conns requests target=1
+      read -r body conns requests <<<"$(http_row "$w")"
       [[ $who == *_tcp || $who == *_nodehttp ]] && target=tcp
-      ((body > 1024)) && requests=$((REQUESTS / 4)) # 64 KiB rows: fewer, so each row takes similar time
-      [[ -n ${HTTP_PORT[$who]:-} ]] && "$LOAD" "$target" "${HTTP_PORT[$who]}" "$conns" "$requests" $((body)) ;;
+      [[ -n ${HTTP_PORT[$who]:-} ]] && "$LOAD" "$target" "${HTTP_PORT[$who]}" "$conns" "$requests" "$body" ;;
     fetch_*)
-      local body=${w#fetch_} conns=${w##*_c} requests=$REQUESTS server=deno_native p
-      body=${body%_c*} body=${body/k/*1024}
+      local body conns requests server=deno_native p
+      read -r body conns requests <<<"$(http_row "$w")"
       [[ $who == *_tcp || $who == *_nodehttp ]] && server=deno_tcp
-      ((body > 1024)) && requests=$((REQUESTS / 4))
       p=${HTTP_PORT[$server]:-}
       [[ -n $p ]] || return 1
       case $who in
-        c) "$LOAD" 1 "$p" "$conns" "$requests" $((body)) ;;
-        c_tcp) "$LOAD" tcp "$p" "$conns" "$requests" $((body)) ;;
-        *) ${FETCH_CMD[$who]} "$p" "$conns" "$requests" $((body)) ;;
+        c) "$LOAD" 1 "$p" "$conns" "$requests" "$body" ;;
+        c_tcp) "$LOAD" tcp "$p" "$conns" "$requests" "$body" ;;
+        *) ${FETCH_CMD[$who]} "$p" "$conns" "$requests" "$body" ;;
       esac ;;
     forward:*) fwd_run "$who" ;;
   esac
