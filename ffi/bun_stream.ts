@@ -65,6 +65,10 @@ class BunStream implements ConnectingStreamIO {
   // wait, and close() must settle all of them.
   #readers: (() => void)[] = [];
   #writers: (() => void)[] = [];
+  /** Whether a parked read keeps the process alive (`holdReads`); a parked write always does. */
+  #readsHold = true;
+  /** Whether this stream has the socket ref'd for its parked callers (see #syncRef). */
+  #reffed = false;
   #toError: ErrorFactory;
   // Set while the socket's connect is under way (adoptConnectingBunStream):
   // Bun's first drain means connected, a close or error before it the failure.
@@ -166,20 +170,34 @@ class BunStream implements ConnectingStreamIO {
     const woken = this.#readers.concat(this.#writers);
     this.#readers = [];
     this.#writers = [];
+    this.#syncRef();
     for (const wake of woken) wake();
   }
 
-  /** Waits for the next callback, holding a ref so the process stays up meanwhile. */
+  /**
+   * Refs the socket while a parked caller should keep the process alive (a
+   * write, or a read unless `holdReads(false)`), and unrefs it otherwise. A
+   * connect under way holds its own ref (open, #settleConnect).
+   */
+  #syncRef(): void {
+    const want = !this.#closed && (this.#writers.length > 0 || (this.#readsHold && this.#readers.length > 0));
+    if (want === this.#reffed) return;
+    this.#reffed = want;
+    if (want) this.#socket?.ref();
+    else if (!this.#closed) this.#socket?.unref(); // terminate() has let go of it already
+  }
+
+  /** Waits for the next callback; see #syncRef for the process's lifetime meanwhile. */
   #park(slot: "reader" | "writer"): Promise<void> {
-    const socket = this.#socket;
-    socket?.ref();
     return new Promise<void>((resolve) => {
-      const done = (): void => {
-        if (!this.#closed) socket?.unref();
-        resolve();
-      };
-      (slot === "reader" ? this.#readers : this.#writers).push(done);
+      (slot === "reader" ? this.#readers : this.#writers).push(resolve);
+      this.#syncRef();
     });
+  }
+
+  holdReads(on: boolean): void {
+    this.#readsHold = on;
+    this.#syncRef();
   }
 
   async read(into: Uint8Array): Promise<number | null> {

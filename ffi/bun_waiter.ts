@@ -55,7 +55,7 @@ self.onmessage = ({ data }) => {
 };
 `;
 
-/** Starts the waiter worker for `epfd`. It is unref'd whenever no wait is in flight. */
+/** Starts the waiter worker for `epfd`. It is unref'd whenever no wait that holds the process is in flight. */
 export function createBunEpollWaiter(epfd: number, maxEvents: number, eventSize: number): EpollWaiter {
   const shared = new SharedArrayBuffer(eventSize * maxEvents);
   const control = new Int32Array(new SharedArrayBuffer(3 * 4));
@@ -66,6 +66,7 @@ export function createBunEpollWaiter(epfd: number, maxEvents: number, eventSize:
   worker.unref();
   let request = 0;
   let waiting = false;
+  let held = true;
   return {
     events: new Uint8Array(shared),
     async wait(): Promise<number> {
@@ -73,8 +74,8 @@ export function createBunEpollWaiter(epfd: number, maxEvents: number, eventSize:
       waiting = true;
       const previous = request;
       request = (request + 1) | 0;
-      // A wait in flight is work the program asked for: keep the process up.
-      worker.ref();
+      // A wait in flight is work the program asked for: keep the process up (unless told it is not).
+      if (held) worker.ref();
       try {
         Atomics.store(control, REQUEST, request);
         Atomics.notify(control, REQUEST);
@@ -88,6 +89,12 @@ export function createBunEpollWaiter(epfd: number, maxEvents: number, eventSize:
         worker.unref();
         waiting = false;
       }
+    },
+    hold(on: boolean): void {
+      held = on;
+      if (!waiting) return;
+      if (on) worker.ref();
+      else worker.unref();
     },
   };
 }

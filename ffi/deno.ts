@@ -53,6 +53,28 @@ interface DenoSymbols extends LibcFunctions<bigint> {
   send_nonblocking(fd: number, b: Uint8Array, n: bigint, f: number): Promise<number | bigint>;
 }
 
+/** Deno's calls that say whether an op in flight (a `nonblocking` FFI call) keeps the process alive. */
+interface OpPromises {
+  refOpPromise(promise: Promise<unknown>): void;
+  unrefOpPromise(promise: Promise<unknown>): void;
+}
+
+/**
+ * Deno's own: its `node:net` unrefs a socket's pending read with these. No
+ * public API can unref a `nonblocking` call; if a Deno release moves them, a
+ * read parked on an unref'd connection keeps the process alive, as every
+ * parked read did before (test/e2e/lifetime.test.ts fails then).
+ */
+const opPromises: OpPromises | undefined = (() => {
+  const internal = (Deno as unknown as Record<symbol, { core?: Partial<OpPromises> } | undefined>)[
+    (Deno as unknown as { internal: symbol }).internal
+  ];
+  const core = internal?.core;
+  return typeof core?.refOpPromise === "function" && typeof core.unrefOpPromise === "function"
+    ? core as OpPromises
+    : undefined;
+})();
+
 /** Opens libc with Deno's FFI and returns the adapter. Needs `--allow-ffi`. */
 export function createDenoAdapter(): Adapter {
   const lib = Deno.dlopen(LIBC_PATH, definitions());
@@ -78,12 +100,27 @@ export function createDenoAdapter(): Adapter {
     },
     createEpollWaiter(epfd: number, maxEvents: number): EpollWaiter {
       const events = new Uint8Array(epollEventSize * maxEvents);
+      let held = true;
+      let inFlight: Promise<number> | null = null;
       return {
         events,
         // `events` is held by the waiter, so it outlives the call.
         wait: async (): Promise<number> => {
-          const n = await s.epoll_wait_nonblocking(epfd, events, maxEvents, -1);
-          return n < 0 ? -4 /* EINTR: the real errno stayed on the pool thread */ : n;
+          const call = s.epoll_wait_nonblocking(epfd, events, maxEvents, -1);
+          inFlight = call;
+          if (!held) opPromises?.unrefOpPromise(call);
+          try {
+            const n = await call;
+            return n < 0 ? -4 /* EINTR: the real errno stayed on the pool thread */ : n;
+          } finally {
+            inFlight = null;
+          }
+        },
+        hold(on: boolean): void {
+          held = on;
+          if (inFlight === null) return;
+          if (on) opPromises?.refOpPromise(inFlight);
+          else opPromises?.unrefOpPromise(inFlight);
         },
       };
     },

@@ -19,7 +19,7 @@
  *   from `dlopen(null)`, the `node` binary itself.
  *
  * Keeping the process alive follows the other runtimes: a `wait()` in flight
- * holds a ref on the handle; between waits the handle is unref'd (still
+ * holds a ref on the handle (unless the reactor says it need not: `hold`); between waits the handle is unref'd (still
  * polling, so a wait right after the last one costs no restart), and it is
  * stopped the first time it fires with nobody waiting.
  *
@@ -81,6 +81,7 @@ export function createNodeEpollWaiter(ffi: NodeFfi, parts: WaiterParts): EpollWa
   const events = new Uint8Array(parts.eventSize * parts.maxEvents);
   let pending: ((count: number) => void) | null = null;
   let polling = false;
+  let held = true;
   let closed = false;
 
   // node:ffi frees a library's registered callbacks once its DynamicLibrary is collected; `lib`
@@ -125,10 +126,16 @@ export function createNodeEpollWaiter(ffi: NodeFfi, parts: WaiterParts): EpollWa
           if (started < 0) return reject(uvFailure("uv_poll_start", started));
           polling = true;
         }
-        // A wait in flight is work the program asked for: keep the process up.
-        uv.uv_ref(handle);
+        // A wait in flight is work the program asked for: keep the process up (unless told it is not).
+        if (held) uv.uv_ref(handle);
         pending = resolve;
       });
+    },
+    hold(on: boolean): void {
+      held = on;
+      if (!pending) return;
+      if (on) uv.uv_ref(handle);
+      else uv.uv_unref(handle);
     },
   };
 }

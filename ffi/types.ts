@@ -56,6 +56,13 @@ export interface EpollWaiter {
   readonly events: Uint8Array;
   /** Waits without a time limit; resolves with the event count, or `-errno`. */
   wait(): Promise<number>;
+  /**
+   * Whether a wait keeps the process alive: `true` until said otherwise. The
+   * reactor says `false` while everyone parked is a read on an unref'd
+   * connection, so the wait watches without holding the process; it may say
+   * so while a wait is in flight, and that wait follows.
+   */
+  hold(on: boolean): void;
 }
 
 /**
@@ -74,6 +81,8 @@ export interface StreamIO {
   readonly queued: number;
   /** Closes at once; pending reads resolve `null`, pending writes reject. Idempotent. */
   close(): void;
+  /** Whether a pending read keeps the process alive (`true` until said otherwise); pending writes always do. */
+  holdReads(on: boolean): void;
 }
 
 /** A stream adopted while its connect was under way (`Adapter.adoptConnecting`). */

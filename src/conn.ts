@@ -117,6 +117,32 @@ export class VsockConn<A extends VsockAddr | HybridAddr = VsockAddr> extends Vso
   }
 
   /**
+   * Lets a pending `read` keep the process alive again: the default, undoing
+   * {@link unref}. As `Deno.Conn.ref()`.
+   */
+  ref(): void {
+    if (!this.closed) this.#io.holdReads(true);
+  }
+
+  /**
+   * A pending `read` no longer keeps the process alive, as `Deno.Conn.unref()`:
+   * for a connection that waits for something that may never come (a pooled
+   * keep-alive connection, a control channel), so the program can exit when
+   * nothing else is left. Pending writes still hold it. Idle connections never
+   * hold the process; this is about reads waiting for data.
+   *
+   * @example
+   * ```ts
+   * const events = await connect({ cid: 2, port: 9000 });
+   * events.unref(); // listen for pushes while there is other work, then exit with it
+   * for await (const chunk of events.readable) console.log(`${chunk.length} bytes`);
+   * ```
+   */
+  unref(): void {
+    if (!this.closed) this.#io.holdReads(false);
+  }
+
+  /**
    * `true` when bytes have arrived that no `read` has taken yet, queued in
    * the runtime or in the kernel; nothing is consumed. The HTTP server asks
    * before closing an idle keep-alive connection, so a request already on its

@@ -25,6 +25,9 @@ export interface ByteConn {
   close(): void;
   /** Whether bytes wait that no read took yet (see `VsockConn.hasInput`); a transport without it counts as none. */
   hasInput?(): boolean;
+  /** Whether a pending read keeps the process alive (see `VsockConn.unref`); a transport without them always holds it. */
+  ref?(): void;
+  unref?(): void;
   readonly localAddr: VsockAddr | { toString(): string };
   readonly remoteAddr: VsockAddr | { toString(): string };
 }
@@ -165,16 +168,21 @@ export class ConnDuplex extends Duplex {
   }
 
   /**
-   * `net.Socket.ref`, called by `http.Agent` on sockets it takes from its pool.
-   * Nothing to do: an idle connection of this library never keeps the process
-   * alive, and pending I/O always does.
+   * `net.Socket.ref`, called by `http.Agent` on a socket it takes from its
+   * pool: the duplex's pending read keeps the process alive again.
    */
   ref(): this {
+    this.conn.ref?.();
     return this;
   }
 
-  /** `net.Socket.unref`, called by `http.Agent` on sockets it pools; see {@link ref}. */
+  /**
+   * `net.Socket.unref`, called by `http.Agent` on a socket it pools: the
+   * duplex keeps reading (a server's close must reach the pool), but that
+   * read no longer keeps the process alive.
+   */
   unref(): this {
+    this.conn.unref?.();
     return this;
   }
 

@@ -34,6 +34,7 @@ export class PolledStream implements StreamIO {
   readonly #libc: Libc;
   readonly #busyPollMs: number;
   #closed = false;
+  #readsHold = true;
   /** A send happened since the last read returned data: the peer's answer is due (see `busyPoll` in `ConnectOptions`). */
   #answerDue = false;
 
@@ -102,7 +103,13 @@ export class PolledStream implements StreamIO {
   /** Waits for `fd`'s next edge in `direction`, registering it on first use (a no-op when already registered). */
   #park(direction: Direction): Promise<void> {
     this.#reactor.register(this.#fd);
+    if (!this.#readsHold) this.#reactor.holdReads(this.#fd, false); // a registration starts out holding
     return this.#reactor.wait(this.#fd, direction);
+  }
+
+  holdReads(on: boolean): void {
+    this.#readsHold = on;
+    if (!this.#closed) this.#reactor.holdReads(this.#fd, on);
   }
 
   closeWrite(): void {

@@ -8,6 +8,9 @@
  * parking, so no wake-up is lost. Spurious wake-ups are fine: callers retry.
  *
  * While nobody is parked no wait is in flight, so an idle program can exit.
+ * Reads parked on an fd whose reads do not hold the process
+ * ({@link Reactor.holdReads}: an unref'd connection) are watched by a wait
+ * that does not hold it either, as long as nobody else is parked.
  *
  * @module
  */
@@ -34,6 +37,8 @@ export type Direction = "read" | "write";
 interface Parked {
   read: (() => void)[];
   write: (() => void)[];
+  /** Whether the parked reads keep the process alive (writes always do). */
+  readsHold: boolean;
 }
 
 /** See the module comment. One instance per process: {@link reactor}. */
@@ -47,6 +52,10 @@ export class Reactor {
   readonly #fds = new Map<number, Parked>();
   readonly #event: Uint8Array;
   #parked = 0;
+  /** Parked callers that keep the process alive; the waiter holds it while this is above 0. */
+  #holding = 0;
+  /** What the waiter was last told (`hold`); nothing holds at first. */
+  #held = false;
   #inFlight = false;
 
   constructor(adapter: Adapter) {
@@ -59,6 +68,7 @@ export class Reactor {
     this.#wakeFd = check(this.#libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
     this.#control(EPOLL_CTL_ADD, this.#wakeFd, EPOLLIN);
     this.#waiter = adapter.createEpollWaiter(this.#epfd, MAX_EVENTS);
+    this.#waiter.hold(false);
   }
 
   #control(op: number, fd: number, events: number): number {
@@ -82,7 +92,27 @@ export class Reactor {
   register(fd: number): void {
     if (this.#fds.has(fd)) return;
     check(this.#control(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET), "epoll_ctl");
-    this.#fds.set(fd, { read: [], write: [] });
+    this.#fds.set(fd, { read: [], write: [], readsHold: true });
+  }
+
+  /**
+   * Whether reads parked on `fd` keep the process alive (`true` from
+   * registration on); writes always do. A no-op for an fd that is not registered.
+   */
+  holdReads(fd: number, on: boolean): void {
+    const parked = this.#fds.get(fd);
+    if (!parked || parked.readsHold === on) return;
+    parked.readsHold = on;
+    this.#hold(on ? parked.read.length : -parked.read.length);
+  }
+
+  /** Counts parked callers that hold the process; tells the waiter when that count leaves or reaches 0. */
+  #hold(delta: number): void {
+    this.#holding += delta;
+    const held = this.#holding > 0;
+    if (held === this.#held) return;
+    this.#held = held;
+    this.#waiter.hold(held);
   }
 
   /** Stops watching `fd` and wakes everyone parked on it. Call before closing the fd. */
@@ -106,6 +136,7 @@ export class Reactor {
     return new Promise<void>((resolve) => {
       parked[direction].push(resolve);
       this.#parked++;
+      if (direction === "write" || parked.readsHold) this.#hold(1);
       this.#pump();
     });
   }
@@ -142,8 +173,14 @@ export class Reactor {
   }
 
   #wake(parked: Parked, events: number): void {
-    if (events & (EPOLLIN | EPOLLRDHUP) && parked.read.length > 0) this.#release(parked.read.splice(0));
-    if (events & EPOLLOUT && parked.write.length > 0) this.#release(parked.write.splice(0));
+    if (events & (EPOLLIN | EPOLLRDHUP) && parked.read.length > 0) {
+      if (parked.readsHold) this.#hold(-parked.read.length);
+      this.#release(parked.read.splice(0));
+    }
+    if (events & EPOLLOUT && parked.write.length > 0) {
+      this.#hold(-parked.write.length);
+      this.#release(parked.write.splice(0));
+    }
   }
 
   #release(resolvers: (() => void)[]): void {

@@ -6,6 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, listen, type VsockConn } from "../../mod.ts";
+import { serve } from "../../http.ts";
 import { eventually, openFds, RUNTIME, sleep, withTimeout } from "../helpers.ts";
 import { Peer, runOn } from "./procs.ts";
 
@@ -14,6 +15,28 @@ test(`a ${RUNTIME} process whose only sockets are an idle listener and connectio
   try {
     const out = await child.done(30_000);
     assert.equal(out.trim(), "round trip 1 byte, now idle");
+  } finally {
+    child.kill();
+  }
+});
+
+test(`on ${RUNTIME} an unref'd connection's pending read lets the process exit, and one ref'd again holds it`, async () => {
+  const child = new Peer(...runOn(RUNTIME, "test/peers/lifetime_child.ts", "unref"));
+  try {
+    const out = await child.done(30_000);
+    assert.match(out, /^the ref'd read got 1\nnow only an unref'd read is pending \(peer \d+\)\n$/);
+  } finally {
+    child.kill();
+  }
+});
+
+test(`a ${RUNTIME} process whose HTTP client left a keep-alive connection in its pool exits by itself`, async () => {
+  // Server and pool keep the connection far longer than the child may take: only an unref'd socket lets it go.
+  await using server = serve({ onListen: () => {}, keepAliveTimeout: 120_000 }, () => new Response("hi"));
+  const child = new Peer(...runOn(RUNTIME, "test/peers/lifetime_child.ts", "http-idle", String(server.addr.port)));
+  try {
+    const out = await child.done(30_000);
+    assert.equal(out.trim(), "200 hi, now idle");
   } finally {
     child.kill();
   }

@@ -2,6 +2,13 @@
  * A child for the process-lifetime tests, run on each runtime:
  * - `idle`: a listener and a connection that have done one round trip and
  *   are left open, idle; the process must exit by itself.
+ * - `unref`: a connection whose read waits forever, unref'd, and one unref'd
+ *   and ref'd again whose read waits until its peer writes 1 s later (from a
+ *   timer that does not hold the process either); the second read must
+ *   complete, then the process must exit by itself.
+ * - `http-idle PORT`: one request of an HTTP client (`http.ts`) whose pool
+ *   keeps idle connections for 60 s, its keep-alive connection left in the
+ *   pool and the client not closed; the process must exit by itself.
  * - `pending`: a pending accept, then a pending read; these must keep the
  *   process alive until the parent connects and writes.
  * - `worker`: runs `worker-body` in a worker thread, which waits on an accept
@@ -18,7 +25,8 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { adapter } from "../../ffi/mod.ts";
 import { reactor } from "../../src/reactor.ts";
-import { connect, listen } from "../../mod.ts";
+import { connect, listen, type VsockConn } from "../../mod.ts";
+import { setTimeout } from "node:timers";
 import { garbageCollector } from "../helpers.ts";
 
 const mode = process.argv[2];
@@ -40,6 +48,29 @@ if (mode === "worker") {
   const one = new Uint8Array(1);
   console.log(`round trip ${await client.read(one)} byte, now idle`);
   // Left open on purpose: idle sockets must not hold the process.
+} else if (mode === "unref") {
+  const listener = listen();
+  const pair = (): Promise<[VsockConn, VsockConn]> =>
+    Promise.all([connect({ cid: 1, port: listener.addr.port }), listener.accept()]);
+  const [forever, foreverPeer] = await pair();
+  const [later, laterPeer] = await pair();
+  forever.unref();
+  forever.read(new Uint8Array(1)).then((n) => console.log(`the unref'd read got ${n}`));
+  later.unref();
+  later.ref();
+  const timer = setTimeout(() => laterPeer.write(new Uint8Array([5])), 1000);
+  timer.unref();
+  // Not a top-level await: Bun and Deno keep a process up while one is pending.
+  later.read(new Uint8Array(1)).then((n) => {
+    console.log(`the ref'd read got ${n}`);
+    console.log(`now only an unref'd read is pending (peer ${foreverPeer.remoteAddr.port})`);
+  });
+} else if (mode === "http-idle") {
+  const { createHttpClient } = await import("../../http.ts");
+  const client = createHttpClient({ cid: 1, port: Number(process.argv[3]) }, { idleTimeout: 60_000 });
+  const res = await client.fetch("/idle");
+  console.log(`${res.status} ${await res.text()}, now idle`);
+  // The pooled connection stays open on purpose: it must not hold the process.
 } else if (mode === "pending") {
   const listener = listen();
   console.log(`waiting ${listener.addr.port}`);
@@ -72,5 +103,5 @@ if (mode === "worker") {
   adapter.libc.close(fd);
   console.log(`woke ${woke} times across collections`);
 } else {
-  throw new TypeError(`mode must be idle, pending, worker or gc, got ${mode}`);
+  throw new TypeError(`mode must be idle, unref, http-idle, pending, worker or gc, got ${mode}`);
 }
