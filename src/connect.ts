@@ -278,24 +278,29 @@ export function connect(
   options: ConnectOptions | HybridConnectOptions | string,
 ): Promise<VsockConn<VsockAddr | HybridAddr> | VsockSeqpacketConn> {
   // Not async itself: both are, so a bad argument still rejects, and a connect awaits one frame less.
-  if (
-    typeof options === "string"
-      ? isHybridString(options)
-      : typeof options === "object" && options !== null && "uds" in options
-  ) {
-    return connectHybrid(options as HybridConnectOptions | string);
-  }
+  if (isHybridTarget(options)) return connectHybrid(options);
   return connectVsock(options as ConnectOptions | string);
 }
 
-async function connectVsock(options: ConnectOptions | string): Promise<VsockConn | VsockSeqpacketConn> {
-  const { address, type, busyPoll, signal, timeout, options: socketOptions } = parseOptions(options);
-  signal?.throwIfAborted();
+/** `true` when `connect()` would dial `target` through a VMM's Unix socket (hybrid vsock). */
+export function isHybridTarget(target: unknown): target is HybridConnectOptions | HybridAddrString {
+  return typeof target === "string"
+    ? isHybridString(target)
+    : typeof target === "object" && target !== null && "uds" in target;
+}
+
+/** A socket whose connect has started: where it stands (0 connected, `-EINPROGRESS` under way). */
+interface Started {
+  fd: number;
+  sockaddr: Uint8Array;
+  result: number;
+}
+
+/** Makes the socket, sets its options and starts the connect; on failure the fd is closed and a `VsockError` thrown. */
+function startConnect({ address, type, options }: Parsed): Started {
   const fd = vsockSocket(type, address);
-  let local: VsockAddr | undefined;
-  let adopt = false;
   try {
-    applyOptions(fd, socketOptions);
+    applyOptions(fd, options);
     const sockaddr = address.toBytes();
     let r = libc.connect(fd, sockaddr);
     // Whatever it said (EINTR included), connect() is asked once more, which
@@ -307,23 +312,69 @@ async function connectVsock(options: ConnectOptions | string): Promise<VsockConn
     // once, ENOENT once), and a connect reported under way that never started
     // would otherwise be waited on (an unconnected socket polls writable).
     if (r !== 0) r = connectAgain(fd, sockaddr);
-    // Under way, a stream is handed to the runtime's loop where it can take one (finishAdopted below).
-    adopt = r === -EINPROGRESS && type === "stream" && adoptsConnecting;
-    if (r === -EINPROGRESS && !adopt) await finishConnect(fd, address, sockaddr, signal, timeout);
-    else if (r !== -EINPROGRESS) check(r, "connect", address);
+    if (r !== -EINPROGRESS) check(r, "connect", address);
+    return { fd, sockaddr, result: r };
+  } catch (error) {
+    libc.close(fd);
+    throw error;
+  }
+}
+
+/**
+ * Waits through the reactor for a connect under way (none if it is done) and
+ * returns this end's address. On success the fd may still be registered with
+ * the reactor (the connection's reads and writes park there next); on failure
+ * it is unregistered and closed.
+ */
+async function finishReactor(parsed: Parsed, { fd, sockaddr, result }: Started): Promise<VsockAddr> {
+  try {
+    if (result === -EINPROGRESS) await finishConnect(fd, parsed.address, sockaddr, parsed.signal, parsed.timeout);
     // The peer is the address connected to (the kernel keeps a copy of it for
     // getpeername), so only this end's auto-bound port is asked for.
-    if (!adopt) local = socketAddress(fd, "getsockname");
+    return socketAddress(fd, "getsockname");
   } catch (error) {
     unwatch(fd);
     libc.close(fd);
     throw error;
   }
-  // The connection owns the fd from here; it closes it if it fails.
-  if (local === undefined) { // adopt
+}
+
+async function connectVsock(options: ConnectOptions | string): Promise<VsockConn | VsockSeqpacketConn> {
+  const parsed = parseOptions(options);
+  parsed.signal?.throwIfAborted();
+  const started = startConnect(parsed);
+  const { fd } = started;
+  // Under way, a stream is handed to the runtime's loop where it can take one.
+  if (started.result === -EINPROGRESS && parsed.type === "stream" && adoptsConnecting) {
     // The kernel's own connect timer: connectTimeout, where 0 means its default of 2 s.
-    const kernelTimeout = socketOptions.connectTimeout || 2000;
-    return await finishAdopted(fd, address, kernelTimeout, signal, timeout);
+    const kernelTimeout = parsed.options.connectTimeout || 2000;
+    return await finishAdopted(fd, parsed.address, kernelTimeout, parsed.signal, parsed.timeout);
   }
-  return await wrapConnected(fd, type, local, address, busyPoll);
+  const local = await finishReactor(parsed, started);
+  // The connection owns the fd from here; it closes it if it fails.
+  return await wrapConnected(fd, parsed.type, local, parsed.address, parsed.busyPoll);
+}
+
+/** A connected stream fd from {@link connectFd}, and both its ends. */
+export interface ConnectedFd {
+  readonly fd: number;
+  readonly localAddr: VsockAddr;
+  readonly remoteAddr: VsockAddr;
+}
+
+/**
+ * `connect()` for a stream, up to the connected fd: the same checks, socket
+ * options, typed errors, abort and timeout, but a connect still under way is
+ * waited for through the reactor (never handed to the runtime's loop), and the
+ * fd is left to the caller, who closes it. For code that hands a connected fd
+ * to something else: the HTTP client's pool on Bun (src/http/dial.ts).
+ */
+export async function connectFd(options: ConnectOptions | string): Promise<ConnectedFd> {
+  const parsed = parseOptions(options);
+  if (parsed.type !== "stream") throw new TypeError("connectFd() connects streams only");
+  parsed.signal?.throwIfAborted();
+  const started = startConnect(parsed);
+  const localAddr = await finishReactor(parsed, started);
+  unwatch(started.fd); // the new owner's loop watches it from now on
+  return { fd: started.fd, localAddr, remoteAddr: parsed.address };
 }

@@ -10,18 +10,22 @@
  * @module
  */
 import { Agent, type IncomingMessage, request as httpRequest } from "node:http";
-import { Readable } from "node:stream";
+import { type Duplex, Readable } from "node:stream";
 import { VsockAddr } from "../addr.ts";
-import { connect, type StreamConnectTarget } from "../connect.ts";
+import type { StreamConnectTarget } from "../connect.ts";
 import { isHybridString } from "../hybrid/addr.ts";
 import { parseHybridConnect } from "../hybrid/connect.ts";
 import { VsockError } from "../errors.ts";
-import { type ByteConn, ConnDuplex } from "../conn_duplex.ts";
+import { dial } from "./dial.ts";
 import { noRuntimeResend } from "./node_http_quirks.ts";
 import { EBADF, ETIMEDOUT } from "../errno.ts";
 
-/** Dials one connection for the pool; any transport whose connections have `VsockConn`'s shape will do. */
-export type Dialer = () => Promise<ByteConn>;
+/**
+ * Dials one connection for the pool, as the stream `node:http`'s client
+ * writes to: a `net.Socket`, or any connection with `VsockConn`'s shape
+ * wrapped in a `ConnDuplex`.
+ */
+export type Dialer = () => Promise<Duplex>;
 
 /** Options for {@link createHttpClient}: where to connect, and how the pool behaves. */
 export interface HttpClientOptions {
@@ -84,11 +88,11 @@ class DialingAgent extends Agent {
   // node:http expects of a custom createConnection on Node, Bun and Deno alike.
   override createConnection(
     _options: unknown,
-    callback?: (error: Error | null, socket: ConnDuplex) => void,
+    callback?: (error: Error | null, socket: Duplex) => void,
   ): undefined {
     this.#dial().then(
-      (conn) => callback?.(null, new ConnDuplex(conn)),
-      (error: Error) => callback?.(error, undefined as unknown as ConnDuplex),
+      (socket) => callback?.(null, socket),
+      (error: Error) => callback?.(error, undefined as unknown as Duplex),
     );
     return undefined;
   }
@@ -392,8 +396,7 @@ export function createHttpClient(target: HttpTarget, options: HttpClientOptions 
   } else if ((target as { type?: unknown }).type !== undefined && (target as { type?: unknown }).type !== "stream") {
     throw new TypeError('createHttpClient() speaks HTTP over stream connections: leave type out or say "stream"');
   }
-  const dial: Dialer = () => connect(target);
-  return new VsockHttpClient(dial, ORIGIN, options);
+  return new VsockHttpClient(() => dial(target), ORIGIN, options);
 }
 
 /** One pooled client per vsock address, for {@link fetch}. */

@@ -11,7 +11,7 @@ import { createHttpClient, fetch, serve, type ServeHandler, type ServeOptions, V
 import { VsockError } from "../../mod.ts";
 import { pattern, sha256, streamOf } from "../e2e/data.ts";
 import { sleep, withTimeout } from "../helpers.ts";
-import { tcpConnect, tcpListener } from "./tcp_conn.ts";
+import { tcpDial, tcpListener } from "./tcp_conn.ts";
 
 const quiet = { onListen: (): void => {} };
 
@@ -20,7 +20,7 @@ async function setup(handler: ServeHandler, options: ServeOptions = {}) {
   const listener = await tcpListener(3);
   let dials = 0;
   const server = serve({ ...quiet, ...options, listener }, handler);
-  const client = new VsockHttpClient(() => (dials++, tcpConnect(listener.port)), "http://localhost", {});
+  const client = new VsockHttpClient(() => (dials++, tcpDial(listener.port)), "http://localhost", {});
   return {
     server,
     client,
@@ -290,7 +290,7 @@ test("maxSockets bounds the connections a client opens", async () => {
   const listener = await tcpListener(3);
   await using _server = serve({ ...quiet, listener }, async () => (await sleep(20), new Response("ok")));
   let dials = 0;
-  using client = new VsockHttpClient(() => (dials++, tcpConnect(listener.port)), "http://localhost", { maxSockets: 2 });
+  using client = new VsockHttpClient(() => (dials++, tcpDial(listener.port)), "http://localhost", { maxSockets: 2 });
   const all = await Promise.all(Array.from({ length: 12 }, () => client.fetch("/").then((r) => r.text())));
   assert.deepEqual(new Set(all), new Set(["ok"]));
   assert.ok(dials <= 2, `${dials} connections`);
@@ -315,7 +315,7 @@ test("keep-alive race: an idempotent request on a connection the server just clo
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as { port: number }).port;
   let dials = 0;
-  using client = new VsockHttpClient(() => (dials++, tcpConnect(port)), "http://localhost", {});
+  using client = new VsockHttpClient(() => (dials++, tcpDial(port)), "http://localhost", {});
   try {
     assert.equal(await (await client.fetch("/first")).text(), "ok");
     // GET on the pooled connection: closed unanswered, then sent again on a new connection.
@@ -352,8 +352,8 @@ test("shutdown lets the request in flight finish, closes idle connections, then 
     if (new URL(req.url).pathname === "/slow") await gate;
     return new Response("done");
   });
-  using idle = new VsockHttpClient(() => tcpConnect(listener.port), "http://localhost", {});
-  using busy = new VsockHttpClient(() => tcpConnect(listener.port), "http://localhost", {});
+  using idle = new VsockHttpClient(() => tcpDial(listener.port), "http://localhost", {});
+  using busy = new VsockHttpClient(() => tcpDial(listener.port), "http://localhost", {});
   assert.equal(await (await idle.fetch("/fast")).text(), "done"); // leaves an idle keep-alive connection
   const slow = busy.fetch("/slow");
   await sleep(200);

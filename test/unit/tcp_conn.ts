@@ -6,6 +6,7 @@
  */
 import { createServer, type Server, Socket } from "node:net";
 import { VsockAddr } from "../../mod.ts";
+import { ConnDuplex } from "../../src/conn_duplex.ts";
 import type { ConnListener } from "../../src/http/serve.ts";
 
 /** A `VsockConn`-shaped connection over a TCP socket. */
@@ -128,4 +129,9 @@ export function tcpConnect(port: number): Promise<TcpConn> {
       resolve(new TcpConn(socket, new VsockAddr(-1 >>> 0, socket.localPort ?? 0), new VsockAddr(1, port)));
     });
   });
+}
+
+/** A TCP connection to `port` as the HTTP client's pool gets one where it is bridged: a `ConnDuplex`. */
+export async function tcpDial(port: number): Promise<ConnDuplex> {
+  return new ConnDuplex(await tcpConnect(port));
 }
