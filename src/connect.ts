@@ -355,13 +355,6 @@ async function connectVsock(options: ConnectOptions | string): Promise<VsockConn
   return await wrapConnected(fd, parsed.type, local, parsed.address, parsed.busyPoll);
 }
 
-/** A connected stream fd from {@link connectFd}, and both its ends. */
-export interface ConnectedFd {
-  readonly fd: number;
-  readonly localAddr: VsockAddr;
-  readonly remoteAddr: VsockAddr;
-}
-
 /**
  * `connect()` for a stream, up to the connected fd: the same checks, socket
  * options, typed errors, abort and timeout, but a connect still under way is
@@ -369,12 +362,12 @@ export interface ConnectedFd {
  * fd is left to the caller, who closes it. For code that hands a connected fd
  * to something else: the HTTP client's pool on Bun (src/http/dial.ts).
  */
-export async function connectFd(options: ConnectOptions | string): Promise<ConnectedFd> {
+export async function connectFd(options: ConnectOptions | string): Promise<number> {
   const parsed = parseOptions(options);
   if (parsed.type !== "stream") throw new TypeError("connectFd() connects streams only");
   parsed.signal?.throwIfAborted();
   const started = startConnect(parsed);
-  const localAddr = await finishReactor(parsed, started);
+  await finishReactor(parsed, started); // its local address goes unused: one getsockname per pooled connection
   unwatch(started.fd); // the new owner's loop watches it from now on
-  return { fd: started.fd, localAddr, remoteAddr: parsed.address };
+  return started.fd;
 }

@@ -18,8 +18,7 @@ import { adoptsNetSocket, openNetSocket } from "../socket.ts";
 /** One new connection to `target`, as the stream `node:http`'s client is handed; rejects as `connect()` does. */
 export async function dial(target: StreamConnectTarget): Promise<Duplex> {
   if (adoptsNetSocket && !isHybridTarget(target)) {
-    const { fd } = await connectFd(target);
-    return openNetSocket(fd);
+    return openNetSocket(await connectFd(target));
   }
   return new ConnDuplex(await connect(target));
 }
