@@ -96,6 +96,10 @@ floors = {
     "deno_native_connect_vs_c": vs("connects", "deno_native", "c"),
     "deno_native_pingpong_vs_c": vs("pingpong", "deno_native", "c"),
     # Bun's own socket code on a vsock fd (socket + connect by FFI, then Bun.connect({ fd })): ours on Bun's floor.
+    "bun_fd_pingpong_vs_c": vs("pingpong", "bun_fd", "c"),
+    "bun_fd_stream_vs_c": vs("stream", "bun_fd", "c"),
+    "bun_pingpong_vs_bun_fd": vs("pingpong", "bun", "bun_fd"),
+    "bun_stream_vs_bun_fd": vs("stream", "bun", "bun_fd"),
     "bun_fd_connect_vs_c": vs("connects", "bun_fd", "c"),
     "bun_fd_connect_seq_vs_c": vs("connects_seq", "bun_fd", "c"),
     "bun_connect_vs_bun_fd": vs("connects", "bun", "bun_fd"),

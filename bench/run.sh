@@ -26,8 +26,8 @@
 # the vsock clients and on TCP for the others, the same POSTs.
 # The *_busypoll clients are ours with connect()'s busyPoll window at 500 µs (Deno and Node: Bun's streams
 # run on Bun's own loop, where the option does nothing), in the pingpong and stream families.
-# The bun_fd client (connect families) is Bun's own socket code on a vsock fd with none of the library
-# above its FFI calls (bench/tcp.ts --vsock-fd): the floor of ours on Bun's connects.
+# The bun_fd client (connect, ping-pong and stream families) is Bun's own socket code on a vsock fd with
+# none of the library above its FFI calls (bench/tcp.ts --vsock-fd): the floor of ours on Bun.
 # The forward family puts `vsock forward` (cli.ts) on each runtime, and socat, between a
 # TCP client and the vsock servers; the *_fwd_busypoll forwarders run with --busy-poll 500 (Deno, Node).
 set -euo pipefail
@@ -116,8 +116,8 @@ declare -A CMD=(
 )
 # workload -> clients (vsock clients talk to the vsock servers, *_tcp ones to the TCP servers)
 declare -A WHO=(
-  [pingpong]="c python3 deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp c_hybrid bun_hybrid deno_hybrid node_hybrid deno_busypoll node_busypoll"
-  [stream]="c socat deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp c_hybrid bun_hybrid deno_hybrid node_hybrid deno_busypoll node_busypoll"
+  [pingpong]="c python3 deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp c_hybrid bun_hybrid deno_hybrid node_hybrid deno_busypoll node_busypoll bun_fd"
+  [stream]="c socat deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp c_hybrid bun_hybrid deno_hybrid node_hybrid deno_busypoll node_busypoll bun_fd"
   [connects]="c deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp bun_fd"
   [connects_seq]="c deno_native bun deno node c_tcp bun_tcp deno_tcp node_tcp bun_fd"
   [many]="deno_native bun deno node"
