@@ -19,9 +19,10 @@
  *   from `dlopen(null)`, the `node` binary itself.
  *
  * Keeping the process alive follows the other runtimes: a `wait()` in flight
- * holds a ref on the handle (unless the reactor says it need not: `hold`); between waits the handle is unref'd (still
- * polling, so a wait right after the last one costs no restart), and it is
- * stopped the first time it fires with nobody waiting.
+ * holds a ref on the handle (unless the reactor says it need not: `hold`);
+ * between waits the handle is unref'd (still polling, so a wait right after
+ * the last one costs no restart), and it is stopped the first time it fires
+ * with nobody waiting.
  *
  * @module
  */

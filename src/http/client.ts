@@ -177,8 +177,9 @@ export class VsockHttpClient implements Disposable {
    * `VsockError` when no connection can be made (`ECONNRESET`: nothing
    * listens), with the error of the connection or of `node:http` when one
    * breaks (each has a `code`, e.g. `ECONNRESET` for a response cut short),
-   * and on abort with the signal's reason — also while the body is being read. The URL's host and port only
-   * fill the `Host` header: every request goes to this client's address.
+   * and on abort with the signal's reason — also while the body is being
+   * read. The URL's host and port only fill the `Host` header: every request
+   * goes to this client's address.
    * A URL that is only a path resolves against {@link origin}.
    *
    * @example
